@@ -1,0 +1,39 @@
+"""Seeding and device choice."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.env import get_device, in_colab, seed_everything
+
+
+def test_same_seed_same_numbers():
+    seed_everything(3)
+    a = (np.random.rand(3), torch.rand(3))  # noqa: NPY002
+    seed_everything(3)
+    b = (np.random.rand(3), torch.rand(3))  # noqa: NPY002
+    np.testing.assert_array_equal(a[0], b[0])
+    assert torch.equal(a[1], b[1])
+    assert seed_everything(5).random() == seed_everything(5).random()
+
+
+def test_bad_seed_rejected():
+    with pytest.raises(ValueError, match="non-negative integer"):
+        seed_everything(-1)
+
+
+def test_auto_device_is_available_and_cpu_always_works():
+    assert get_device("auto") in {"cpu", "cuda", "mps"}
+    assert get_device("cpu") == "cpu"
+
+
+def test_unavailable_device_names_the_fix():
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='auto'"):
+            get_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        get_device("tpu")
+
+
+def test_not_in_colab_here():
+    assert in_colab() is False

@@ -1,0 +1,93 @@
+"""Every notebook is valid, committed without outputs, parameterised for papermill, titled with
+its paper and badges, and installs the suite in Colab from the one repository URL."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+REPO_SLUG = REPO_URL.removeprefix("https://github.com/")
+REQUIRED_PARAMETERS = {"SMOKE", "SEED", "DATA_SOURCE", "RESULTS_PATH", "DEVICE"}
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no NN_name.ipynb"
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def notebook(request):
+    path = request.param
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    return path, nb
+
+
+def test_no_outputs_committed(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"{path.name}: cell {i + 1} has outputs; strip them"
+            assert cell.execution_count is None, f"{path.name}: cell {i + 1} has a count"
+
+
+def test_kernelspec_is_python3(notebook):
+    path, nb = notebook
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", path.name
+
+
+def test_title_paper_and_badges(notebook):
+    path, nb = notebook
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", f"{path.name}: first cell must be markdown"
+    text = first.source
+    assert re.match(r"#\s+\S", text), f"{path.name}: first cell must start with a # title"
+    assert re.search(r"arXiv[: ]\s*\d{4}\.\d{4,5}|doi|DOI", text), f"{path.name}: no paper ref"
+    colab = f"colab.research.google.com/github/{REPO_SLUG}/blob/main/notebooks/{path.name}"
+    binder = f"mybinder.org/v2/gh/{REPO_SLUG}/main?labpath=notebooks%2F{path.name}"
+    assert colab in text, f"{path.name}: missing or wrong Colab badge (expected {colab})"
+    assert binder in text, f"{path.name}: missing or wrong Binder badge (expected {binder})"
+
+
+def test_colab_install_cell_uses_the_repository_url(notebook):
+    path, nb = notebook
+    install = nb.cells[1]
+    assert install.cell_type == "code"
+    assert "google.colab" in install.source and "pip install" in install.source
+    assert f"git+{REPO_URL}" in install.source, f"{path.name}: install URL != {REPO_URL}"
+
+
+def test_parameters_cell(notebook):
+    path, nb = notebook
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    tree = ast.parse(tagged[0].source)
+    names = {t.id for node in tree.body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    assert REQUIRED_PARAMETERS <= names, f"{path.name}: missing {REQUIRED_PARAMETERS - names}"
+    values = {t.id: ast.literal_eval(node.value) for node in tree.body
+              if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    assert values["SMOKE"] is False, "the committed default scale is the laptop scale"
+    assert values["DATA_SOURCE"] == "simulated"
+
+
+def test_results_are_written_at_the_end(notebook):
+    path, nb = notebook
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "save_results(" in code[-1] and "RESULTS_PATH" in code[-1], (
+        f"{path.name}: the last code cell must write the key numbers to RESULTS_PATH")
+
+
+def test_readme_has_binder_and_a_colab_badge_per_notebook():
+    readme = (ROOT / "README.md").read_text()
+    assert f"mybinder.org/v2/gh/{REPO_SLUG}/main" in readme
+    for path in NOTEBOOKS:
+        assert f"colab.research.google.com/github/{REPO_SLUG}/blob/main/notebooks/{path.name}" \
+            in readme, f"README lacks a Colab badge for {path.name}"
