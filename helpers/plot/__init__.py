@@ -1,0 +1,13 @@
+"""Figures a scientist would put in a paper: labelled axes, colour bars, units.
+
+Functions take numpy arrays and return the matplotlib ``Figure`` (or draw on a given ``ax``).
+"""
+
+from .features import histograms, latent_map, patch_mosaic, show_coordinates, show_trajectories
+from .previews import (
+    preview_graphene,
+    preview_hysteresis,
+    preview_protein,
+    preview_switching,
+    preview_temperature_series,
+)

@@ -1,0 +1,20 @@
+"""Physics-based generators of the suite's embedded data, with known ground truth.
+
+Every generator is deterministic by ``seed`` and returns a dataclass of numpy arrays.
+"""
+
+from ._lattice import LandauCoefficients, curl, landau_khalatnikov, uniaxial_coercive_field
+from .ferroelectric import (
+    HysteresisMap,
+    SwitchingSequence,
+    TemperatureSeries,
+    domain_walls,
+    ferroelectric_switching,
+    hysteresis_map,
+    temperature_series,
+    triangle_voltage,
+    wall_orientation,
+)
+from .graphene import CC_BOND, GrapheneMovie, graphene_local_order, graphene_movie
+from .objects import GlyphSet, RotatedObjects, card_glyphs, rotated_objects
+from .protein import ProteinMovie, nematic_order, protein_assembly_movie
