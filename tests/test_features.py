@@ -1,0 +1,280 @@
+"""helpers.features: exact patches, descriptors at the lattice spacing, tracking accuracy."""
+
+import numpy as np
+import pytest
+
+from helpers import features as F
+
+
+def _hex_lattice(a, shape, origin=(3.3, 2.1)):
+    """Points of a triangular lattice with nearest-neighbour distance ``a`` px inside shape."""
+    height, width = shape
+    rows = np.arange(-2, int(height / (a * np.sqrt(3) / 2)) + 2)
+    pts = []
+    for i in rows:
+        r = origin[0] + i * a * np.sqrt(3) / 2
+        shift = (i % 2) * a / 2
+        for c in np.arange(origin[1] + shift, width, a):
+            if 0 <= r < height:
+                pts.append((r, c))
+    return np.asarray(pts)
+
+
+def _render(points, shape, sigma=1.2):
+    rr, cc = np.mgrid[0 : shape[0], 0 : shape[1]]
+    img = np.zeros(shape)
+    for r, c in points:
+        img += np.exp(-((rr - r) ** 2 + (cc - c) ** 2) / (2 * sigma**2))
+    return img
+
+
+def _first_local_max(x, start):
+    for i in range(max(start, 1), len(x) - 1):
+        if x[i] >= x[i - 1] and x[i] > x[i + 1]:
+            return i
+    raise AssertionError("no local maximum")
+
+
+# ------------------------------------------------------------------------------ patches
+def test_extract_patches_exact_pixels_image():
+    img = np.arange(40 * 50, dtype=float).reshape(40, 50)
+    coords = np.array([[10.2, 20.6, 7], [1.0, 1.0, 7], [39.0, 49.0, 7], [30.0, 40.0, 7]])
+    out = F.extract_patches(img, coords, 5)
+    assert out.patches.shape == (2, 5, 5)
+    np.testing.assert_array_equal(out.patches[0], img[8:13, 19:24])
+    np.testing.assert_array_equal(out.patches[1], img[28:33, 38:43])
+    np.testing.assert_array_equal(out.index, [0, 3])
+    np.testing.assert_array_equal(out.dropped, [1, 2])
+    assert out.n_dropped == 2
+    np.testing.assert_array_equal(out.centers, [[10, 21], [30, 40]])
+    np.testing.assert_allclose(out.offsets[0], [0.2, -0.4])
+
+
+def test_extract_patches_even_window_centre_and_borders():
+    img = np.arange(20 * 20, dtype=float).reshape(20, 20)
+    # window 4 covers r-2 .. r+1: centre 2 is valid, 1 is not; 18 is valid, 19 is not
+    coords = np.array([[2, 2], [1, 5], [18, 18], [19, 5]], dtype=float)
+    out = F.extract_patches(img, coords, 4)
+    np.testing.assert_array_equal(out.index, [0, 2])
+    np.testing.assert_array_equal(out.patches[1], img[16:20, 16:20])
+    assert out.patches[0][2, 2] == img[2, 2]
+
+
+def test_extract_patches_movie_formats_agree():
+    rng = np.random.default_rng(0)
+    movie = rng.random((3, 30, 30)).astype(np.float32)
+    per_frame = [rng.uniform(0, 30, (5, 2)) for _ in range(3)]
+    a = F.extract_patches(movie, per_frame, 7)
+    stacked = np.concatenate([np.column_stack([np.full(5, t), c]) for t, c in
+                              enumerate(per_frame)])
+    b = F.extract_patches(movie, stacked, 7)
+    np.testing.assert_array_equal(a.patches, b.patches)
+    np.testing.assert_array_equal(a.index, b.index)
+    assert len(a.index) + a.n_dropped == 15
+    for k in range(len(a.index)):
+        t, (r, c) = a.frame[k], a.centers[k]
+        np.testing.assert_array_equal(a.patches[k], movie[t, r - 3 : r + 4, c - 3 : c + 4])
+
+
+def test_extract_patches_bad_input():
+    with pytest.raises(ValueError, match="NaN"):
+        F.extract_patches(np.full((10, 10), np.nan), np.zeros((1, 2)), 3)
+    with pytest.raises(ValueError, match="shape"):
+        F.extract_patches(np.zeros((2, 2, 10, 10)), np.zeros((1, 2)), 3)
+    with pytest.raises(ValueError, match="frames"):
+        F.extract_patches(np.zeros((3, 10, 10)), [np.zeros((1, 2))], 3)
+    with pytest.raises(ValueError, match="window"):
+        F.extract_patches(np.zeros((10, 10)), np.zeros((1, 2)), 0)
+
+
+def test_grid_patches_and_to_grid():
+    img = np.arange(12 * 16, dtype=float).reshape(12, 16)
+    g = F.grid_patches(img, 4, step=2)
+    assert g.grid_shape == (5, 7)
+    assert g.patches.shape == (35, 4, 4)
+    np.testing.assert_array_equal(g.patches[8], img[2:6, 2:6])  # node (1, 1)
+    np.testing.assert_array_equal(g.centers[8], [4, 4])
+    grid = g.to_grid(g.patches.mean(axis=(1, 2)))
+    assert grid.shape == (5, 7) and grid[1, 1] == img[2:6, 2:6].mean()
+    movie = F.grid_patches(np.stack([img, img + 1]), 4, step=4)
+    assert movie.grid_shape == (2, 3, 4) and movie.frame[-1] == 1
+
+
+# ------------------------------------------------------------------------------ descriptors
+def test_descriptors_peak_at_lattice_spacing():
+    a, shape = 9.0, (192, 256)
+    pts = _hex_lattice(a, shape)
+    img = _render(pts, shape)
+    plane = a * np.sqrt(3) / 2  # spacing of the densest lattice planes
+
+    k, power = F.radial_profile(F.fft_power(img), frequency=True, n_bins=128)
+    start = np.searchsorted(k, 0.03)
+    k_peak = k[start + np.argmax(power[start:])]
+    assert abs(1 / k_peak - plane) / plane < 0.05
+
+    r, acf = F.radial_profile(F.autocorrelation(img))
+    assert abs(r[_first_local_max(acf, 2)] - a) <= 1.0
+
+    r, g = F.pair_distribution(pts, shape, r_max=40, n_bins=160)
+    assert abs(r[np.argmax(g)] - a) <= 0.25
+    assert g[r < 0.8 * a].max() == 0
+
+
+def test_pair_distribution_uncorrelated_is_flat_and_per_frame():
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(0, 400, (4000, 2))
+    r, g = F.pair_distribution([pts, pts[:2000]], (400, 400), r_max=50, n_bins=10)
+    assert g.shape == (2, 10)
+    assert np.all(np.abs(g[:, 2:] - 1) < 0.1)
+
+
+def test_autocorrelation_and_fft_shapes():
+    movie = np.random.default_rng(0).random((2, 32, 40))
+    acf = F.autocorrelation(movie)
+    assert acf.shape == (2, 32, 40)
+    np.testing.assert_allclose(acf[:, 16, 20], 1.0)
+    assert F.fft_power(movie[0], log=True).shape == (32, 40)
+
+
+# ------------------------------------------------------------------------------ tracking
+def _brownian(n=150, frames=25, step=1.5, miss=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform(0, 400, (n, 2))
+    coords, true = [], []
+    for _ in range(frames):
+        pos = pos + rng.normal(0, step, pos.shape)
+        order = rng.permutation(np.flatnonzero(rng.random(n) > miss))
+        coords.append(pos[order])
+        true.append(order)
+    return coords, true
+
+
+def test_track_links_random_walkers():
+    coords, true = _brownian()
+    tr = F.track(coords, max_displacement=8, max_gap=1)
+    assert F.link_accuracy(tr.ids, true) >= 0.98
+    assert len(tr.ids) == 25 and all(len(i) == len(c) for i, c in zip(tr.ids, coords))
+    # each trajectory holds exactly the positions with its id
+    k = tr.ids[3][0]
+    traj = tr.trajectories[k]
+    row = np.flatnonzero(traj[:, 0] == 3)[0]
+    np.testing.assert_allclose(traj[row, 1:], coords[3][0])
+
+
+def test_track_gap_closing_keeps_identity():
+    coords = [np.array([[10.0, 10.0], [50, 50]]), np.array([[50.0, 51]]),
+              np.array([[11.0, 11], [50, 52]])]
+    with_gap = F.track(coords, max_displacement=3, max_gap=1)
+    assert with_gap.n_tracks == 2 and with_gap.ids[2][0] == with_gap.ids[0][0]
+    no_gap = F.track(coords, max_displacement=3, max_gap=0)
+    assert no_gap.n_tracks == 3
+
+
+def test_track_prefers_globally_optimal_assignment():
+    # greedy nearest would link A->(0, 2) and leave B far from (0, 4.2): optimal swaps
+    coords = [np.array([[0.0, 0.0], [0.0, 3.0]]), np.array([[0.0, 2.0], [0.0, 4.2]])]
+    tr = F.track(coords, max_displacement=3)
+    assert tr.n_tracks == 2
+    np.testing.assert_array_equal(tr.ids[1], [0, 1])
+
+
+def test_transition_matrix_counts():
+    ids = [np.array([0, 1]), np.array([1, 0]), np.array([0])]
+    labels = [np.array([0, 1]), np.array([1, 1]), np.array([0])]
+    counts = F.transition_matrix(ids, labels, normalize=False)
+    np.testing.assert_array_equal(counts, [[0, 1], [1, 1]])
+    np.testing.assert_allclose(F.transition_matrix(ids, labels).sum(1), [1, 1])
+
+
+# ------------------------------------------------------------------------------ wrappers
+def test_decompose_cluster_and_map_back():
+    rng = np.random.default_rng(0)
+    a, b = np.zeros((6, 6)), np.zeros((6, 6))
+    a[:, :3], b[:3, :] = 1, 1
+    labels = rng.integers(0, 2, 200)
+    patches = np.where(labels[:, None, None] == 0, a, b) + 0.05 * rng.random((200, 6, 6))
+    dec = F.decompose_patches(patches, 2, method="nmf")
+    assert dec.components.shape == (2, 6, 6) and dec.weights.shape == (200, 2)
+    pca = F.decompose_patches(patches, 2)
+    assert pca.explained_variance_ratio[0] > 0.9
+    cl = F.cluster(patches, 2, seed=0)
+    agree = (cl.labels == labels).mean()
+    assert max(agree, 1 - agree) == 1.0
+    img = F.map_to_image([3.0, 7.0], [[10, 10], [10, 20]], (30, 30), radius=4)
+    assert img[10, 10] == 3 and img[10, 14] == 3 and img[10, 16] == 7 and img[10, 24] == 7
+    assert np.isnan(img[20, 20]) and np.isnan(img[10, 25])
+    assert np.isnan(F.map_to_image([1.0], [[5, 5]], (20, 20))).sum() == 399
+    with pytest.raises(ValueError, match="non-negative"):
+        F.decompose_patches(patches - 1, 2, method="nmf")
+
+
+# ------------------------------------------------------------------------------ ground truth
+def _shuffled(movie, drop=0.0, seed=0):
+    """Per-frame true centres in random order (a fraction dropped) and their true ids."""
+    rng = np.random.default_rng(seed)
+    coords, ids = [], []
+    for c, k in zip(movie.centres, movie.ids):
+        order = rng.permutation(len(c))
+        order = order[rng.random(len(order)) >= drop]
+        coords.append(c[order])
+        ids.append(k[order])
+    return coords, ids
+
+
+def test_track_on_simulated_protein_movie():
+    from helpers.simulate import protein_assembly_movie
+
+    movie = protein_assembly_movie(n_frames=30, seed=0)
+    coords, ids = _shuffled(movie, drop=0.05)
+    tracks = F.track(coords, max_displacement=6, max_gap=1)
+    assert F.link_accuracy(tracks.ids, ids) >= 0.95
+    # gap closing: a rod missed in one frame keeps its trajectory
+    assert tracks.n_tracks < 1.2 * len(np.unique(np.concatenate(movie.ids)))
+
+
+def test_track_detected_particles_on_simulated_protein_movie():
+    from helpers.segment import find_particles, match_points
+    from helpers.simulate import protein_assembly_movie
+
+    movie = protein_assembly_movie(n_frames=30, seed=1)
+    found = [find_particles(frame, core=0.95, min_area=10).coords for frame in movie.frames]
+    true_ids = []
+    for f, c, k in zip(found, movie.centres, movie.ids):
+        pairs, _ = match_points(f, c, max_distance=3.0)
+        ids = np.full(len(f), -1)
+        ids[pairs[:, 0]] = k[pairs[:, 1]]
+        true_ids.append(ids)
+    # away from the edges (where rods whose centre lies outside show up) detections are real
+    pts, ids = np.concatenate(found), np.concatenate(true_ids)
+    inner = np.all((pts >= 12) & (pts <= np.array(movie.frames.shape[1:]) - 13), axis=1)
+    assert np.mean(ids[inner] >= 0) >= 0.98
+    tracks = F.track(found, max_displacement=6, max_gap=1)
+    assert F.link_accuracy(tracks.ids, true_ids) >= 0.95
+
+
+def test_feature_figures_draw():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import plot
+
+    rng = np.random.default_rng(0)
+    movie = rng.random((3, 40, 40))
+    pts = [np.column_stack([rng.uniform(0, 40, (12, 2)), rng.integers(1, 3, 12)])
+           for _ in range(3)]
+    tracks = F.track([p[:, :2] for p in pts], max_displacement=40)
+    figs = [
+        plot.show_coordinates(movie, pts, class_names={1: "C", 2: "Si"}, pixel_size=0.25),
+        plot.show_trajectories(movie[0], tracks.trajectories),
+        plot.patch_mosaic(rng.random((20, 6, 6)), n=20, ncols=5, labels=np.arange(20)),
+        plot.latent_map(movie[0], pts[0], pts[0][:, 0], overlay=pts[0][:2], label="z1"),
+        plot.histograms({"a": rng.normal(size=50), "b": rng.normal(size=50)}, xlabel="rad"),
+    ]
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
+    assert len(figs[0].axes) == 3
+    assert figs[2].axes[0].get_title() == str(0)
+    fig, ax = plt.subplots()
+    assert plot.histograms(rng.normal(size=10), ax=ax) is fig
+    plt.close("all")
