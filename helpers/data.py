@@ -329,7 +329,10 @@ def _simulate(name: str, entry: dict, params: dict) -> Any:
     return generator(**{**sim.get("params", {}), **params})
 
 
-def load(name: str, source: str = "simulated", offline: bool | None = None, **params: Any) -> Any:
+def load(
+    name: str, source: str = "simulated", offline: bool | None = None, smoke: bool = False,
+    **params: Any,
+) -> Any:
     """Load data set ``name``.
 
     Parameters
@@ -340,11 +343,15 @@ def load(name: str, source: str = "simulated", offline: bool | None = None, **pa
         cannot be obtained), or ``"auto"`` (original if obtainable, else simulated, with a
         printed warning, never silently).
     offline : forbid downloads (default: env ``MICROSCOPY_OFFLINE``).
-    params : generator parameters (simulated source, and the fallback of ``"auto"``).
+    smoke : use the manifest's ``smoke_params`` (CI scale) on top of its default parameters.
+    params : generator parameters (simulated source, and the fallback of ``"auto"``); they
+        override both the defaults and the smoke parameters.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     entry = describe(name)
+    if smoke and "simulate" in entry:
+        params = {**entry["simulate"].get("smoke_params", {}), **params}
     has_original = "files" in entry
     has_simulated = "simulate" in entry
     if source == "simulated" or (source == "auto" and not has_original):

@@ -180,9 +180,12 @@ def test_auto_falls_back_to_simulated_with_printed_warning(sandbox, monkeypatch,
 def test_simulated_source_uses_manifest_defaults_and_overrides(sandbox, monkeypatch):
     monkeypatch.setattr(simulate, "fake_generator", lambda n=3, k=1: (n, k), raising=False)
     sandbox({"d": {"description": "simulated only", "paper": "none",
-                   "simulate": {"generator": "fake_generator", "params": {"n": 5}}}})
+                   "simulate": {"generator": "fake_generator", "params": {"n": 5},
+                                "smoke_params": {"k": 2}}}})
     assert data.load("d") == (5, 1)
     assert data.load("d", k=7) == (5, 7)
+    assert data.load("d", smoke=True) == (5, 2)
+    assert data.load("d", smoke=True, k=9) == (5, 9)
     with pytest.raises(ValueError, match="no original files"):
         data.load("d", source="original")
 
