@@ -314,8 +314,16 @@ def _read(path: Path, fmt: str) -> Any:
 
 def _load_original(name: str, offline: bool | None) -> dict[str, Any]:
     paths = fetch(name, offline=offline)
-    formats = {spec["key"]: spec["format"] for spec in _file_specs(name)}
-    return {key: _read(path, formats[key]) for key, path in paths.items()}
+    specs = {spec["key"]: spec for spec in _file_specs(name)}
+    for key, spec in specs.items():
+        if spec["format"] == "npy-pickle" and not spec.get("sha256"):
+            raise ChecksumError(
+                f"{spec['name']} is a pickled file and data_manifest.json declares no sha256 "
+                f"for it, so it will not be unpickled. The cached copy at {paths[key]} has "
+                f"sha256 {sha256_of(paths[key])}: if you trust it, add that value as its "
+                "sha256 in data_manifest.json and load again."
+            )
+    return {key: _read(path, specs[key]["format"]) for key, path in paths.items()}
 
 
 def _simulate(name: str, entry: dict, params: dict) -> Any:

@@ -210,6 +210,16 @@ def test_pickled_dict_is_converted_once_to_plain_arrays(sandbox, monkeypatch):
     assert (data.cache_dir() / "d" / "c.converted.npz").is_file()
 
 
+def test_pickle_without_declared_checksum_is_never_unpickled(sandbox, monkeypatch):
+    payload = npy_bytes(np.array({"x": np.zeros(2)}, dtype=object))
+    sandbox({"d": dataset([file_entry(name="c.npy", sha256=None, fmt="npy-pickle")])})
+    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
+    monkeypatch.setattr(data, "_unpickle_npy", lambda *a: pytest.fail("unpickled unverified"))
+    with pytest.warns(UserWarning), pytest.raises(data.ChecksumError) as err:
+        data.load("d", source="original")
+    assert sha(payload) in str(err.value) and "add that value" in str(err.value)
+
+
 class _Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
