@@ -305,10 +305,14 @@ def _read(path: Path, fmt: str) -> Any:
                 "pixel_size": float(axis["scale"]), "pixel_unit": str(axis["units"])}
     if fmt == "asd":
         from AFMReader.asd import load_asd
+        from loguru import logger
 
-        frames, pixel_to_nm, _meta = load_asd(path, "TP")
+        logger.disable("AFMReader")  # it logs every header field of the file otherwise
+        frames, pixel_to_nm, meta = load_asd(path, "TP")
+        frame_time_ms = meta.get("frame_time")
         return {"frames": np.asarray(frames, dtype=np.float32), "pixel_size": float(pixel_to_nm),
-                "pixel_unit": "nm"}
+                "pixel_unit": "nm",
+                "frame_time_s": None if frame_time_ms is None else float(frame_time_ms) / 1e3}
     raise ValueError(f"unknown file format {fmt!r} in the manifest")
 
 

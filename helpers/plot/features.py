@@ -35,19 +35,25 @@ def _axes(ax, n: int = 1, size: float = 4.0):
     return fig, axes.ravel()
 
 
-def _pixel_axes(ax, title: str | None, pixel_size: float | None):
+def _tidy(fig, ax) -> None:
+    """Lay out figures this module created; leave a caller's figure (and layout) alone."""
+    if ax is None:
+        fig.tight_layout()
+
+
+def _pixel_axes(ax, title: str | None, pixel_size: float | None, pixel_unit: str = "\u00c5"):
     ax.set_xlabel("col (px)")
     ax.set_ylabel("row (px)")
     if title:
         ax.set_title(title)
     if pixel_size:
-        ax.text(0.01, 0.01, f"{pixel_size:g} \u00c5/px", transform=ax.transAxes, color="w",
+        ax.text(0.01, 0.01, f"{pixel_size:g} {pixel_unit}/px", transform=ax.transAxes, color="w",
                 fontsize=8, va="bottom")
 
 
 def show_coordinates(frames, coords, frame_index=None, class_names=None, ax=None,
                      marker_size: float = 6.0, pixel_size: float | None = None,
-                     cmap: str = "gray"):
+                     pixel_unit: str = "\u00c5", cmap: str = "gray"):
     """Positions over one image or over chosen frames of a movie.
 
     Args:
@@ -81,8 +87,8 @@ def show_coordinates(frames, coords, frame_index=None, class_names=None, ax=None
                       color=_CLASS_COLOURS[int(k) % len(_CLASS_COLOURS)], linewidths=0)
         if len(pts):
             a.legend(loc="upper right", fontsize=7, markerscale=2)
-        _pixel_axes(a, f"frame {t}", pixel_size)
-    fig.tight_layout()
+        _pixel_axes(a, f"frame {t}", pixel_size, pixel_unit)
+    _tidy(fig, ax)
     return fig
 
 
@@ -121,7 +127,7 @@ def show_trajectories(image, trajectories, ax=None, min_length: int = 2,
         plt.colorbar(lines, ax=a, label=label, fraction=0.046)
     _pixel_axes(a, f"{sum(len(t) >= max(min_length, 2) for t in trajectories)} trajectories",
                 None)
-    fig.tight_layout()
+    _tidy(fig, ax)
     return fig
 
 
@@ -161,7 +167,8 @@ def patch_mosaic(patches, n: int = 64, ncols: int = 8, labels=None, seed: int = 
 
 def latent_map(image, coords, values, ax=None, overlay=None, overlay_label: str = "Si",
                cmap: str = "RdBu_r", label: str = "latent", marker_size: float = 8.0,
-               vmin=None, vmax=None, pixel_size: float | None = None):
+               vmin=None, vmax=None, pixel_size: float | None = None,
+               pixel_unit: str = "\u00c5"):
     """Per-object values drawn as coloured points over an image.
 
     Args:
@@ -188,8 +195,8 @@ def latent_map(image, coords, values, ax=None, overlay=None, overlay_label: str 
         a.scatter(ov[:, 1], ov[:, 0], s=marker_size * 6, facecolors="none", edgecolors="k",
                   linewidths=1.0, label=overlay_label)
         a.legend(loc="upper right", fontsize=8)
-    _pixel_axes(a, None, pixel_size)
-    fig.tight_layout()
+    _pixel_axes(a, None, pixel_size, pixel_unit)
+    _tidy(fig, ax)
     return fig
 
 
