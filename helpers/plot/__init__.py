@@ -3,7 +3,9 @@
 Functions take numpy arrays and return the matplotlib ``Figure`` (or draw on a given ``ax``).
 """
 
+from .divide import active_learning_curves, component_maps, latent_scatter, recovery_scatter
 from .features import histograms, latent_map, patch_mosaic, show_coordinates, show_trajectories
+from .latent import mosaic, plot_angle_recovery, plot_latent_histograms, plot_manifold
 from .previews import (
     preview_graphene,
     preview_hysteresis,

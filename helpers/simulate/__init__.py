@@ -16,5 +16,12 @@ from .ferroelectric import (
     wall_orientation,
 )
 from .graphene import CC_BOND, GrapheneMovie, graphene_local_order, graphene_movie
+from .mechanisms import (
+    MechanismData,
+    hysteresis_mechanisms,
+    lattice_mechanisms,
+    mechanism_benchmark,
+    site_windows,
+)
 from .objects import GlyphSet, RotatedObjects, card_glyphs, rotated_objects
 from .protein import ProteinMovie, nematic_order, protein_assembly_movie

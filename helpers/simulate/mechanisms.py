@@ -351,14 +351,16 @@ def lattice_mechanisms(
     )
 
 
-def hysteresis_mechanisms(hmap, half: int = 3) -> MechanismData:
+def hysteresis_mechanisms(hmap, half: int = 3, target: str = "shift") -> MechanismData:
     """DIVIDE inputs from a :func:`~helpers.simulate.ferroelectric.hysteresis_map`.
 
-    Target: the shift of each site's loop, the mean of its two switching voltages (volts).
-    Mechanisms: **patch**, the ``(2 half + 1)`` square window of the piezoresponse image
-    around the site (local domains and walls), and **position**, on which the hidden smooth
-    imprint acts. Sites whose loop never switches (NaN switching voltage) are dropped
-    (``index`` keeps the grid position of the others).
+    Target (volts): ``"shift"``, the mean of each loop's two switching voltages (an imprint
+    ``E`` shifts an ideal loop by ``-E / field_per_volt``), ``"up"`` / ``"down"``, the
+    up- or down-switching voltage alone, or ``"width"``, their difference. Mechanisms:
+    **patch**, the ``(2 half + 1)`` square window of the piezoresponse image around the site
+    (local domains and walls), and **position**, on which the hidden smooth imprint acts.
+    Sites whose loop never switches (NaN switching voltage) are dropped (``index`` keeps the
+    grid position of the others).
 
     Ground truth: ``contributions["position"] = -imprint / field_per_volt`` (volts), the loop
     shift the imprint alone causes; the domain effect has no separate ground truth, so
@@ -368,8 +370,13 @@ def hysteresis_mechanisms(hmap, half: int = 3) -> MechanismData:
     for name in ("image", "coercive_voltages", "imprint", "domains", "field_per_volt"):
         if not hasattr(hmap, name):
             raise ValueError(f"hmap must be a HysteresisMap (missing {name!r})")
+    cv = np.asarray(hmap.coercive_voltages, dtype=np.float64)
+    targets = {"shift": cv.mean(axis=-1), "down": cv[..., 0], "up": cv[..., 1],
+               "width": cv[..., 1] - cv[..., 0]}
+    if target not in targets:
+        raise ValueError(f"target must be one of {sorted(targets)}, got {target!r}")
     h, w = hmap.image.shape
-    shift = np.asarray(hmap.coercive_voltages, dtype=np.float64).mean(axis=-1).ravel()
+    shift = targets[target].ravel()
     keep = np.flatnonzero(np.isfinite(shift))
     rr, cc = np.mgrid[0:h, 0:w]
     coords = np.stack([rr.ravel() / h, cc.ravel() / w], axis=1).astype(np.float32)

@@ -1,0 +1,156 @@
+"""Invariant VAE speed and quality: the resample decoder (default) against the anchors'
+coordinate decoder, on one fixed set, with the same epochs, batch and learning rate.
+
+Data: 2000 images of 28 x 28 pixels, one asymmetric object turned uniformly over the full
+circle, shifted by up to 2 pixels, with a known shape factor (``helpers.simulate.objects``).
+Models, each trained in its own process (so peak memory is its own):
+
+- ``vae``: a plain VAE (no pose), the speed reference;
+- ``rvae-resample``: RVAE, default design (K=16 rotated copies, exact posterior over the
+  angle hypotheses, resample decoder);
+- ``rvae-coordinate``: the same RVAE with the anchors' coordinate (spatial) decoder;
+- ``anchors-coordinate``: the anchors' whole design: coordinate decoder and an angle
+  regressed by the encoder (``pose="regress"``).
+
+Printed per model: seconds per epoch (median), peak resident memory, the first epoch (and
+training seconds) at which the angle circular correlation reaches 0.9, and the final quality
+figures (angle circular r, offsets Pearson r (worst axis), best |r| of a content latent with
+the shape factor, and how well the content latents predict the angle). Then the ratios the
+issue asks for.
+
+    python benchmarks/rvae_speed.py                  # ~3-5 min on 2 free CPU cores
+    python benchmarks/rvae_speed.py --epochs 3 --models vae rvae-resample
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MODELS = {
+    "vae": dict(cls="VAE", kwargs={}),
+    "rvae-resample": dict(cls="RVAE", kwargs=dict(decoder="resample")),
+    "rvae-coordinate": dict(cls="RVAE", kwargs=dict(decoder="coordinate")),
+    "anchors-coordinate": dict(cls="RVAE", kwargs=dict(decoder="coordinate", pose="regress")),
+}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def run_one(name: str, args) -> dict:
+    """Train one model epoch by epoch, scoring after each epoch (scoring time excluded)."""
+    import torch
+
+    from helpers.models import RVAE, VAE
+    from helpers.models.metrics import angle_leak, circular_correlation
+    from helpers.simulate.objects import rotated_objects
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = rotated_objects(args.n, size=28, max_shift=2.0, seed=0)
+    spec = MODELS[name]
+    cls = {"VAE": VAE, "RVAE": RVAE}[spec["cls"]]
+    model = cls((28, 28), latent_dim=2, seed=0, device=args.device, **spec["kwargs"])
+    rss0 = _peak_rss_mb()
+    seconds, curve = [], []
+    reached = None
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.perf_counter()
+        model.fit(data.images, epochs=1, batch_size=args.batch_size, lr=args.lr,
+                  progress=False)
+        seconds.append(time.perf_counter() - t0)
+        enc = model.encode(data.images)
+        if enc.angle is not None:
+            r = circular_correlation(enc.angle, data.angle)
+            curve.append(round(r, 4))
+            if reached is None and r >= 0.9:
+                reached = (epoch, float(np.sum(seconds)))
+    out = {"model": name, "s_per_epoch": float(np.median(seconds)),
+           "train_s": float(np.sum(seconds)), "peak_rss_mb": _peak_rss_mb(),
+           "rss_before_fit_mb": rss0, "angle_r_curve": curve,
+           "epochs_to_r09": None if reached is None else reached[0],
+           "seconds_to_r09": None if reached is None else reached[1]}
+    shape_r = [abs(np.corrcoef(enc.z[:, i], data.shape_factor)[0, 1]) for i in range(2)]
+    out["shape_r"] = float(max(shape_r))
+    out["latent_angle_leak"] = float(angle_leak(enc.z, data.angle))
+    if enc.angle is not None:
+        out["angle_r"] = curve[-1]
+        out["offset_r"] = float(min(np.corrcoef(enc.offset[:, i], data.offset[:, i])[0, 1]
+                                    for i in range(2)))
+    return out
+
+
+def _fmt(v, spec="{:.2f}"):
+    return "-" if v is None else spec.format(v)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one model, print JSON
+    args = p.parse_args(argv)
+    if args.one:
+        print("RESULT " + json.dumps(run_one(args.one, args)))
+        return None
+
+    rows = []
+    passthrough = ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+                   "--lr", str(args.lr), "--n", str(args.n), "--threads", str(args.threads),
+                   "--device", args.device]
+    for name in args.models:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", name,
+                               *passthrough], capture_output=True, text=True, check=False)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not line:
+            print(f"{name} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(line[0][7:]))
+        print(f"# done {name}: {rows[-1]['s_per_epoch']:.2f} s/epoch", file=sys.stderr)
+
+    print(f"\n{args.n} images 28x28, full-circle rotations, shifts <= 2 px; {args.epochs} "
+          f"epochs, batch {args.batch_size}, lr {args.lr}, device {args.device}, torch threads "
+          f"{args.threads or 'default'}\n")
+    print("| model | s/epoch | peak RSS MB | epochs (s) to angle r 0.9 | angle r | "
+          "offset r | shape abs r | latent-angle leak |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        to09 = ("never" if r["epochs_to_r09"] is None and "angle_r" in r else
+                "-" if r["epochs_to_r09"] is None else
+                f"{r['epochs_to_r09']} ({r['seconds_to_r09']:.1f} s)")
+        print(f"| {r['model']} | {r['s_per_epoch']:.2f} | {r['peak_rss_mb']:.0f} | {to09} | "
+              f"{_fmt(r.get('angle_r'), '{:.3f}')} | {_fmt(r.get('offset_r'), '{:.3f}')} | "
+              f"{r['shape_r']:.3f} | {r['latent_angle_leak']:.3f} |")
+    by = {r["model"]: r for r in rows}
+    if "rvae-resample" in by:
+        res = by["rvae-resample"]
+        print()
+        for other in ("rvae-coordinate", "anchors-coordinate"):
+            if other in by:
+                print(f"speed-up of the default over {other}: "
+                      f"{by[other]['s_per_epoch'] / res['s_per_epoch']:.1f}x per epoch")
+        if "vae" in by:
+            print(f"default RVAE epoch / plain VAE epoch: "
+                  f"{res['s_per_epoch'] / by['vae']['s_per_epoch']:.1f}x")
+        if res["seconds_to_r09"] is not None:
+            print(f"default reaches angle r >= 0.9 after {res['seconds_to_r09']:.1f} s of "
+                  f"training (goal: <= 10 s)")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

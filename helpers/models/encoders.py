@@ -1,0 +1,73 @@
+"""Encoder trunks of the VAE family: images ``(N, 1, H, W)`` -> features ``(N, F)``.
+
+The invariant models apply one trunk to K rotated copies of each input (see ``vae.py``); the
+heads that turn features into latents live in the model, so a trunk knows nothing of pose.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["MLPEncoder", "ConvEncoder", "make_encoder"]
+
+
+class MLPEncoder(nn.Module):
+    """Flatten, then ``len(hidden)`` dense layers with tanh (the anchors' 2 x 128 tanh).
+
+    Input ``(N, 1, H, W)``; output ``(N, hidden[-1])``.
+    """
+
+    def __init__(self, in_shape: tuple[int, int], hidden: tuple[int, ...] = (128, 128)):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_shape[0] * in_shape[1]
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.Tanh()]
+            width = h
+        self.net = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvEncoder(nn.Module):
+    """Strided 3x3 convolutions (SiLU), flattened (keeping position, which the offsets
+    need), then dense tanh layers.
+
+    Input ``(N, 1, H, W)``; output ``(N, hidden[-1])``. ``channels`` sets the conv widths,
+    each conv halves the resolution.
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int],
+        hidden: tuple[int, ...] = (128,),
+        channels: tuple[int, ...] = (16, 32, 32),
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, h, w = 1, in_shape[0], in_shape[1]
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.SiLU()]
+            c_in, h, w = c, (h + 1) // 2, (w + 1) // 2
+        layers.append(nn.Flatten())
+        width = c_in * h * w
+        for hdim in hidden:
+            layers += [nn.Linear(width, hdim), nn.Tanh()]
+            width = hdim
+        self.net = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def make_encoder(kind: str, in_shape: tuple[int, int], hidden: tuple[int, ...]) -> nn.Module:
+    """Build the trunk named ``kind`` (``"mlp"`` or ``"conv"``)."""
+    if kind == "mlp":
+        return MLPEncoder(in_shape, hidden)
+    if kind == "conv":
+        return ConvEncoder(in_shape, hidden[-1:])
+    raise ValueError(f"unknown encoder {kind!r}; use 'mlp' or 'conv'")

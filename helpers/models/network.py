@@ -1,0 +1,351 @@
+"""The torch network behind ``VAE``, ``RVAE`` and ``JRVAE`` (one class with switches).
+
+Pose inference over the full circle (``pose="enumerate"``): one encoder trunk sees K copies
+of the input turned by ``-2 pi k / (K n)`` (``n`` = symmetry), each through the same centred
+disk. From each copy it predicts a bounded angle refinement, an offset (in the copy's frame,
+turned back), a scale, and evidence for the content latents; content evidence is averaged
+over the K copies, which makes it rotation-invariant by construction (it cannot encode the
+angle). The decoder draws one canonical image per sample (per class for JRVAE); the posed
+images are cheap resamplings of it. The posterior over the discrete hypotheses (K angles x C
+classes) is computed *exactly* from their reconstruction errors,
+
+    q(c, k | x) = softmax_{c,k}( -(err_ck + KL_pose_k) ),
+
+and the negative ELBO per image is ``-logsumexp_{c,k}(-(err_ck + KL_pose_k)) + log(C K)``
+plus ``KL(q(z|x) || N(0, I))``. An exact posterior follows the decoder without lag, which lets
+a model leave the symmetric "average shape" it starts from (an amortised score head would have
+to learn that first) and makes the classes of JRVAE a mixture of canonical images.
+
+Training cost: every hypothesis is scored without gradient (for RVAE on 2x-binned images),
+then the ``top`` most probable ones are decoded at full resolution with gradient; they carry
+nearly all the posterior mass, so the loss is the mixture likelihood restricted to them (an
+upper bound of the full negative ELBO, tight once the posterior is peaked). ``infer`` scores
+every hypothesis exactly at full resolution.
+
+Reconstruction error: ``err = 0.5 * ||x - x_hat||^2`` on images normalised by the training
+mean and standard deviation (a Gaussian likelihood of unit variance, up to a constant).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .decoders import canvas_shape, make_decoder
+from .encoders import make_encoder
+from .pose import disk_mask, pose_matrices, render, rotate_vectors
+
+__all__ = ["InvariantNet"]
+
+_LOG_STD_MIN, _LOG_STD_MAX = -7.0, 2.0
+
+
+def _std(raw: torch.Tensor) -> torch.Tensor:
+    return raw.clamp(_LOG_STD_MIN, _LOG_STD_MAX).exp()
+
+
+class InvariantNet(nn.Module):
+    """Encoder trunk + heads + decoder; statistics live in buffers (saved with the weights).
+
+    cfg keys: image_shape, latent_dim, rotation, translation, scale, n_classes,
+    condition_dim, symmetry, pose, n_rotations, angle_prior, translation_prior, scale_prior,
+    encoder_size, encoder, decoder, hidden.
+    """
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        h, w = cfg["image_shape"]
+        self.image_shape = (h, w)
+        self.d = cfg["latent_dim"]
+        self.rotation = cfg["rotation"]
+        self.translation = cfg["translation"]
+        self.use_scale = cfg["scale"]
+        self.n_classes = cfg["n_classes"]
+        self.cdim = cfg["condition_dim"]
+        self.symmetry = cfg["symmetry"]
+        self.enumerate = self.rotation and cfg["pose"] == "enumerate"
+        self.k = cfg["n_rotations"] if self.enumerate else 1
+        self.angle_prior = cfg["angle_prior"]
+        self.scale_prior = cfg["scale_prior"]
+        self.offset_prior = cfg["translation_prior"] * max(h, w) / 2.0  # pixels
+        self.posed = self.rotation or self.translation or self.use_scale
+        # encoder input: the image brought to at most `encoder_size` pixels per side
+        f = min(1.0, cfg["encoder_size"] / max(h, w))
+        self.enc_shape = (max(4, round(h * f)), max(4, round(w * f)))
+        self.trunk = make_encoder(cfg["encoder"], self.enc_shape, tuple(cfg["hidden"]))
+        sizes = {"angle": 2 if self.rotation else 0,
+                 "offset": 4 if self.translation else 0,
+                 "scale": 2 if self.use_scale else 0,
+                 "z": 2 * self.d}
+        self.slices, start = {}, 0
+        for name, size in sizes.items():
+            self.slices[name] = slice(start, start + size)
+            start += size
+        self.head = nn.Linear(self.trunk.out_features + self.cdim, start)
+        if self.rotation:  # start the angle's posterior spread at the prior's, not at 1 rad
+            with torch.no_grad():
+                self.head.bias[self.slices["angle"].start + 1] = math.log(self.angle_prior)
+        margin = 2 * self.offset_prior if self.translation else 0.0
+        canvas = canvas_shape((h, w), margin) if self.posed else (h, w)
+        dec_in = self.d + self.n_classes + self.cdim
+        self.decoder = make_decoder(cfg["decoder"], (h, w), dec_in, tuple(cfg["hidden"]), canvas)
+        period = 2 * math.pi / self.symmetry
+        self.register_buffer("hyp", torch.arange(self.k, dtype=torch.float32) * period / self.k)
+        self.refine = 1.5 * period / (2 * self.k)  # half a bin, with some overlap
+        self.register_buffer("mask", disk_mask(self.enc_shape) if self.enumerate
+                             else torch.ones(self.enc_shape))
+        # fixed sampling grid of the K copies turned by -hyp (not saved: rebuilt here)
+        theta = pose_matrices(self.enc_shape, self.enc_shape, -self.hyp.view(1, -1))[0]
+        grid = F.affine_grid(theta, [self.k, 1, *self.enc_shape], align_corners=False)
+        self.register_buffer("copy_grid", grid.reshape(1, self.k * self.enc_shape[0],
+                                                       self.enc_shape[1], 2), persistent=False)
+        # training ranks the angle hypotheses on 2x-binned images (then decodes the best few
+        # at full resolution): resample decoder, even sizes; not with classes, whose
+        # discovery was slower with the coarse ranking
+        even = h % 2 == 0 and w % 2 == 0 and canvas[0] % 2 == 0 and canvas[1] % 2 == 0
+        self.coarse = 2 if (cfg["decoder"] == "resample" and self.posed and even
+                            and min(h, w) >= 16 and not self.n_classes) else 1
+        # origin of the canonical frame (pixels, object frame), set after fit so that offsets
+        # average to zero in the object's frame; encode/decode apply it (a gauge, no effect
+        # on the likelihood)
+        self.register_buffer("origin", torch.zeros(2))
+        self.register_buffer("x_mean", torch.zeros(()))
+        self.register_buffer("x_std", torch.ones(()))
+
+    # encoder -----------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor, cond: torch.Tensor | None) -> dict:
+        """Posterior parameters for normalised images ``x`` ``(B, H, W)``.
+
+        Per hypothesis ``(B, K)``: ``angle`` (mean, radians), ``angle_std``; ``offset``
+        ``(B, K, 2)`` image-frame mean (pixels), ``offset_copy``/``offset_std`` in the copy's
+        frame; ``scale``/``scale_std`` (standard-normal units). Pooled over the copies:
+        ``z``, ``z_std`` ``(B, d)``.
+        """
+        b = x.shape[0]
+        xin = x.unsqueeze(1)
+        if self.enc_shape != self.image_shape:
+            xin = F.interpolate(xin, size=self.enc_shape, mode="area")
+        if self.k > 1:
+            grid = self.copy_grid.expand(b, -1, -1, -1)
+            copies = F.grid_sample(xin, grid, mode="bilinear", padding_mode="zeros",
+                                   align_corners=False).view(b, self.k, *self.enc_shape)
+        else:
+            copies = xin
+        copies = (copies * self.mask).reshape(b * self.k, 1, *self.enc_shape)
+        feats = self.trunk(copies)
+        if self.cdim:
+            feats = torch.cat([feats, cond.repeat_interleave(self.k, 0)], dim=1)
+        out = self.head(feats).view(b, self.k, -1)
+        part = {name: out[..., sl] for name, sl in self.slices.items()}
+        enc: dict = {}
+        if self.rotation:
+            raw, log_std = part["angle"].unbind(-1)
+            enc["angle"] = self.hyp + self.refine * torch.tanh(raw) if self.enumerate else raw
+            enc["angle_std"] = _std(log_std)
+        if self.translation:
+            enc["offset_copy"] = part["offset"][..., :2]
+            enc["offset_std"] = _std(part["offset"][..., 2:])
+            enc["offset"] = self.to_image_frame(enc["offset_copy"])
+        if self.use_scale:
+            enc["scale"] = part["scale"][..., 0]
+            enc["scale_std"] = _std(part["scale"][..., 1])
+        enc["z"] = part["z"][..., : self.d].mean(1)
+        enc["z_std"] = _std(part["z"][..., self.d:]).mean(1)
+        return enc
+
+    def to_image_frame(self, offset_copy: torch.Tensor) -> torch.Tensor:
+        """Offsets predicted in each rotated copy's frame, turned back: ``(B, K, 2)``."""
+        return rotate_vectors(offset_copy, self.hyp) if self.k > 1 else offset_copy
+
+    # decoder -----------------------------------------------------------------------------
+    def decode(self, z, angle=None, offset=None, scale=None, cls_onehot=None, cond=None):
+        """Normalised images ``(B, K, H, W)`` for latents ``(B, d)`` at poses ``(B, K)``
+        (``offset`` in the network's raw frame, i.e. without ``origin``)."""
+        parts = [z]
+        if self.n_classes:
+            parts.append(cls_onehot)
+        if self.cdim:
+            parts.append(cond)
+        zin = torch.cat(parts, dim=1) if len(parts) > 1 else z
+        return self.decoder(zin, angle, offset, scale)
+
+    # the hypotheses ----------------------------------------------------------------------
+    def _sample(self, enc: dict, cond, noise=None):
+        """Decoder inputs for every class ``(B, C, D)`` and poses ``(B, K[, 2])`` with their
+        KL ``(B, K)``; ``noise(t)`` draws standard normals (training), None uses the means."""
+        z = enc["z"]
+        b = z.shape[0]
+        kl_pose = z.new_zeros(b, self.k)
+        pose: dict = {}
+
+        def draw(mu, s):
+            return mu if noise is None else mu + s * noise(s)
+
+        z = draw(z, enc["z_std"])
+        if self.rotation:
+            s = enc["angle_std"]
+            pose["angle"] = draw(enc["angle"], s)
+            ratio = s / self.angle_prior  # only the spread is penalised
+            kl_pose = kl_pose + 0.5 * (ratio**2 - 1) - ratio.log()
+        if self.translation:
+            mu, s = enc["offset_copy"], enc["offset_std"]
+            pose["offset"] = self.to_image_frame(draw(mu, s))
+            p = self.offset_prior
+            kl_pose = kl_pose + (0.5 * ((mu / p) ** 2 + (s / p) ** 2 - 1) - (s / p).log()).sum(-1)
+        if self.use_scale:
+            mu, s = enc["scale"], enc["scale_std"]
+            pose["scale"] = torch.exp(self.scale_prior * draw(mu, s))
+            kl_pose = kl_pose + 0.5 * (mu**2 + s**2 - 1) - s.log()
+        if self.posed and "angle" not in pose:
+            pose["angle"] = z.new_zeros(b, self.k)
+        c = max(self.n_classes, 1)
+        parts = [z.unsqueeze(1).expand(b, c, self.d)]
+        if self.n_classes:
+            parts.append(torch.eye(c, device=z.device, dtype=z.dtype).expand(b, c, c))
+        if self.cdim:
+            parts.append(cond.unsqueeze(1).expand(b, c, self.cdim))
+        zin = torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
+        return zin, pose, kl_pose
+
+    def _errors(self, x, state, pose: dict, idx=None):
+        """``0.5 ||x - x_hat||^2`` of hypotheses, from the decoder's pose-free ``state``
+        ``(B * C, ...)`` (``decoder.prepare``): all ``(B, C, K)`` when ``idx`` is None, else
+        ``(B, M)`` for the flat (class * K + angle) indices ``idx`` ``(B, M)``."""
+        b = x.shape[0]
+        c = state.shape[0] // b
+        a, o, sc = pose.get("angle"), pose.get("offset"), pose.get("scale")
+        if idx is None:
+            def rep(t):
+                return t if t is None or c == 1 else t.repeat_interleave(c, 0)
+
+            x_hat = self.decoder.draw(state, rep(a), rep(o), rep(sc))
+            shape = (b, c, self.k)
+        else:
+            m = idx.shape[1]
+            ci, ki = idx // self.k, idx % self.k
+            tail = state.shape[1:]
+            st = state.view(b, c, -1).gather(1, ci.unsqueeze(-1).expand(b, m, state[0].numel()))
+
+            def pick(t):
+                if t is None:
+                    return None
+                if t.dim() == 3:
+                    return t.gather(1, ki.unsqueeze(-1).expand(b, m, 2)).reshape(b * m, 1, 2)
+                return t.gather(1, ki).reshape(b * m, 1)
+
+            x_hat = self.decoder.draw(st.reshape(b * m, *tail), pick(a), pick(o), pick(sc))
+            shape = (b, m)
+        diff = x_hat.reshape(*shape, -1) - x.reshape(b, *([1] * (len(shape) - 1)), -1)
+        return 0.5 * (diff * diff).sum(-1)
+
+    def _coarse_errors(self, x, state, pose: dict):
+        """Approximate errors of all hypotheses ``(B, C, K)`` for ranking them: computed on
+        images binned ``self.coarse`` x ``self.coarse`` (resample decoder only), scaled to
+        full-resolution units."""
+        f = self.coarse
+        if f == 1:
+            return self._errors(x, state, pose)
+        b = x.shape[0]
+        c = state.shape[0] // b
+        a, o, sc = pose.get("angle"), pose.get("offset"), pose.get("scale")
+
+        def rep(t):
+            return t if t is None or c == 1 else t.repeat_interleave(c, 0)
+
+        h, w = self.image_shape
+        x_low = F.avg_pool2d(x.unsqueeze(1), f)[:, 0]
+        canvas_low = F.avg_pool2d(state.unsqueeze(1), f)[:, 0]
+        x_hat = render(canvas_low, (h // f, w // f), rep(a), None if o is None else rep(o) / f,
+                       rep(sc))
+        diff = x_hat.reshape(b, c, self.k, -1) - x_low.reshape(b, 1, 1, -1)
+        return 0.5 * f * f * (diff * diff).sum(-1)
+
+    def hypotheses(self, x, cond, enc: dict):
+        """Errors ``(B, C, K)`` and pose KLs ``(B, K)`` of every (class, angle) hypothesis at
+        the posterior means (``C = 1`` without classes)."""
+        zin, pose, kl_pose = self._sample(enc, cond)
+        state = self.decoder.prepare(zin.reshape(-1, zin.shape[-1]))
+        return self._errors(x, state, pose), kl_pose
+
+    def loss(self, x, cond, gen, beta: float, capacity: tuple | None, top: int | None = 4):
+        """Negative ELBO per image, batch-averaged, and its parts (tensors).
+
+        All C x K hypotheses are scored without gradient; the gradient flows through the
+        ``top`` most probable ones (None: all of them), which carry nearly all the posterior
+        mass and most of the cost otherwise. ``capacity = (c_z, gamma)`` replaces
+        ``beta * KL_z`` by ``gamma * |KL_z - c_z|``.
+        """
+        enc = self.encode(x, cond)
+
+        def noise(t):
+            return torch.randn(t.shape, generator=gen, device=t.device, dtype=t.dtype)
+
+        zin, pose, kl_pose = self._sample(enc, cond, noise)
+        b, c, k = x.shape[0], max(self.n_classes, 1), self.k
+        state = self.decoder.prepare(zin.reshape(b * c, -1))  # pose-free part, once
+        if top is None or top >= c * k:  # exact: every hypothesis carries gradient
+            err = self._errors(x, state, pose).view(b, c * k)
+            kl_sel = kl_pose.repeat(1, c)
+            cls_sel = torch.arange(c, device=x.device).repeat_interleave(k).expand(b, -1)
+        else:  # score all hypotheses cheaply, decode the best `top` with gradient
+            with torch.no_grad():
+                rough = self._coarse_errors(x, state.detach(), pose)
+                idx = torch.topk(-(rough + beta * kl_pose.unsqueeze(1)).view(b, c * k), top,
+                                 dim=1).indices  # (B, top)
+            err = self._errors(x, state, pose, idx)
+            kl_sel, cls_sel = kl_pose.gather(1, idx % k), idx // k
+        total = err + beta * kl_sel  # (B, M): the hypotheses kept
+        # -log of the mixture likelihood over the C x K hypotheses (the M kept: a bound)
+        nll = -torch.logsumexp(-total, dim=1) + math.log(c * k)
+        with torch.no_grad():
+            logq = torch.log_softmax(-total, dim=1)
+            q = logq.exp()
+            recon = (q * err).sum(1)
+            qc = torch.zeros(b, c, device=x.device).scatter_add_(1, cls_sel, q)
+            kl_c = (qc * qc.clamp_min(1e-12).log()).sum(1) + math.log(c)
+            kl_p = (q * (kl_sel + logq)).sum(1) + math.log(c * k) - kl_c
+        kl_z = 0.5 * (enc["z"] ** 2 + enc["z_std"] ** 2 - 1 - 2 * enc["z_std"].log()).sum(1)
+        nll, recon, kl_p, kl_z, kl_c = (t.mean() for t in (nll, recon, kl_p, kl_z, kl_c))
+        if capacity is None:
+            loss = nll + beta * kl_z
+        else:
+            cap_z, gamma = capacity
+            loss = nll + gamma * (kl_z - cap_z).abs()
+        return loss, {"recon": recon, "kl_z": kl_z, "kl_pose": kl_p, "kl_class": kl_c}
+
+    @torch.no_grad()
+    def infer(self, x, cond) -> dict:
+        """Posterior means for normalised images, with the most probable hypothesis picked.
+
+        Returns ``z``, ``z_std`` ``(B, d)``; ``angle`` ``(B,)`` in ``[0, 2 pi / n)``,
+        ``offset`` ``(B, 2)`` (origin applied), ``scale`` ``(B,)``, ``angle_probs``
+        ``(B, K)``, ``class_probs`` ``(B, C)`` for the parts the model has.
+        """
+        enc = self.encode(x, cond)
+        out = {"z": enc["z"], "z_std": enc["z_std"]}
+        if not (self.posed or self.n_classes):
+            return out
+        err, kl_pose = self.hypotheses(x, cond, enc)
+        b, c, k = err.shape
+        q = torch.softmax(-(err + kl_pose.unsqueeze(1)).view(b, -1), dim=1).view(b, c, k)
+        qc = q.sum(2)
+        cls = qc.argmax(1)
+        rows = torch.arange(b, device=x.device)
+        qk = q[rows, cls] / qc[rows, cls].unsqueeze(1)  # (B, K) given the best class
+        best = qk.argmax(1)
+        angle = enc["angle"][rows, best] if self.rotation else x.new_zeros(b)
+        if self.rotation:
+            out["angle"] = torch.remainder(angle, 2 * math.pi / self.symmetry)
+            out["angle_probs"] = qk
+        if self.translation:
+            raw = enc["offset"][rows, best]
+            out["offset"] = raw - rotate_vectors(self.origin.expand_as(raw), angle)
+            out["offset_raw_object_frame"] = rotate_vectors(raw, -angle)
+        if self.use_scale:
+            out["scale"] = torch.exp(self.scale_prior * enc["scale"][rows, best])
+        if self.n_classes:
+            out["class_probs"] = qc
+        return out

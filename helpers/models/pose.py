@@ -1,0 +1,166 @@
+"""Pose geometry shared by the invariant VAEs: rotation, shift and scale of images by
+differentiable resampling (``torch.nn.functional.grid_sample``).
+
+Angle convention (the suite's, see CONTRIBUTING.md): radians, counter-clockwise *as
+displayed* with the origin at the upper left (``imshow`` default). Pixel coordinates are
+``(row, col)``. Rendering an image at pose ``(angle, offset, scale)`` means: scale the
+canonical image by ``scale`` about its centre, turn it anticlockwise on screen by ``angle``,
+then shift it by ``offset = (d_row, d_col)`` pixels. An output pixel at ``p`` (relative to the
+image centre) therefore reads the canonical image at ``R(-angle) (p - offset) / scale``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "source_coordinates",
+    "pose_matrices",
+    "render",
+    "rotate_images",
+    "rotate_vectors",
+    "disk_mask",
+]
+
+
+def _centred_pixel_grid(shape: tuple[int, int], device, dtype=torch.float32) -> torch.Tensor:
+    """Pixel centres of an ``(H, W)`` image relative to its centre: ``(H*W, 2)`` as (row, col)."""
+    h, w = shape
+    rows = torch.arange(h, device=device, dtype=dtype) - (h - 1) / 2
+    cols = torch.arange(w, device=device, dtype=dtype) - (w - 1) / 2
+    rr, cc = torch.meshgrid(rows, cols, indexing="ij")
+    return torch.stack([rr.reshape(-1), cc.reshape(-1)], dim=-1)
+
+
+def source_coordinates(
+    out_shape: tuple[int, int],
+    angle: torch.Tensor,
+    offset: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+    pixel_size: float = 1.0,
+) -> torch.Tensor:
+    """Where each output pixel reads the canonical image, in canonical pixels.
+
+    angle: ``(B, K)`` radians; offset: ``(B, K, 2)`` pixels (row, col) or None; scale:
+    ``(B, K)`` (> 0) or None. ``pixel_size`` is the size of an output pixel in canonical
+    pixels (``> 1`` when the output grid is coarser). Returns ``(B, K, H*W, 2)`` (row, col)
+    relative to the canonical centre.
+    """
+    p = _centred_pixel_grid(out_shape, angle.device, angle.dtype) * pixel_size  # (P, 2)
+    p = p.view(1, 1, -1, 2)
+    if offset is not None:
+        p = p - offset.unsqueeze(2)
+    dr, dc = p[..., 0], p[..., 1]
+    cos = torch.cos(angle).unsqueeze(-1)
+    sin = torch.sin(angle).unsqueeze(-1)
+    # R(-angle) in screen coordinates (x = col, y = row, y pointing down)
+    col = cos * dc - sin * dr
+    row = sin * dc + cos * dr
+    src = torch.stack([row, col], dim=-1)
+    if scale is not None:
+        src = src / scale.view(*scale.shape, 1, 1)
+    return src
+
+
+def pose_matrices(
+    out_shape: tuple[int, int],
+    in_shape: tuple[int, int],
+    angle: torch.Tensor,
+    offset: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``affine_grid`` matrices ``(B, K, 2, 3)`` that render an ``in_shape`` canonical image
+    into ``out_shape`` at poses ``angle (B, K)``, ``offset (B, K, 2)``, ``scale (B, K)``.
+
+    ``affine_grid`` works in normalised (x = col, y = row) units; in pixels the source of an
+    output pixel ``p`` is ``R(-angle) (p - offset) / scale``.
+    """
+    h, w = out_shape
+    hc, wc = in_shape
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    inv = 1.0 if scale is None else 1.0 / scale
+    # pixels -> pixels linear part (x, y), with the output/input normalisations folded in
+    a11 = cos * inv * (w / wc)
+    a12 = -sin * inv * (h / wc)
+    a21 = sin * inv * (w / hc)
+    a22 = cos * inv * (h / hc)
+    if offset is None:
+        t1 = t2 = torch.zeros_like(angle)
+    else:
+        orow, ocol = offset[..., 0], offset[..., 1]
+        t1 = -(cos * ocol - sin * orow) * inv * (2.0 / wc)
+        t2 = -(sin * ocol + cos * orow) * inv * (2.0 / hc)
+    row1 = torch.stack([a11, a12, t1], dim=-1)
+    row2 = torch.stack([a21, a22, t2], dim=-1)
+    return torch.stack([row1, row2], dim=-2)
+
+
+def render(
+    canonical: torch.Tensor,
+    out_shape: tuple[int, int],
+    angle: torch.Tensor,
+    offset: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Render canonical images at K poses each by bilinear resampling (differentiable).
+
+    canonical: ``(B, Hc, Wc)`` (the canvas may be larger than the output so that rotation
+    never brings empty corners into view); angle ``(B, K)``; offset ``(B, K, 2)`` or None;
+    scale ``(B, K)`` or None. Returns ``(B, K, H, W)`` with ``(H, W) = out_shape``. Values
+    outside the canvas read as 0.
+    """
+    b, hc, wc = canonical.shape
+    k = angle.shape[1]
+    h, w = out_shape
+    theta = pose_matrices(out_shape, (hc, wc), angle, offset, scale)  # (B, K, 2, 3)
+    # affine_grid, separably: grid[r, c] = A[:, 0] x_c + (A[:, 1] y_r + t), one broadcast add
+    x = (torch.arange(w, device=angle.device, dtype=angle.dtype) * 2 + 1) / w - 1
+    y = (torch.arange(h, device=angle.device, dtype=angle.dtype) * 2 + 1) / h - 1
+    gx = theta[..., 0].unsqueeze(2) * x.view(1, 1, w, 1)  # (B, K, W, 2)
+    gy = theta[..., 1].unsqueeze(2) * y.view(1, 1, h, 1) + theta[..., 2].unsqueeze(2)
+    grid = (gx.unsqueeze(2) + gy.unsqueeze(3)).view(b, k * h, w, 2)
+    out = F.grid_sample(
+        canonical.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+    return out.view(b, k, h, w)
+
+
+def rotate_vectors(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Turn (row, col) displacement vectors anticlockwise on screen by ``angle``.
+
+    v: ``(..., 2)``; angle broadcastable to ``v.shape[:-1]``. Returns the same shape.
+    """
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    dr, dc = v[..., 0], v[..., 1]
+    return torch.stack([cos * dr - sin * dc, sin * dr + cos * dc], dim=-1)
+
+
+def disk_mask(shape: tuple[int, int], device=None) -> torch.Tensor:
+    """``(H, W)`` float mask, 1 inside the largest centred disk (soft 1-pixel edge), else 0."""
+    p = _centred_pixel_grid(shape, device)
+    radius = min(shape) / 2.0
+    r = torch.sqrt((p**2).sum(-1))
+    return torch.clamp(radius - r + 0.5, 0.0, 1.0).view(shape)
+
+
+def rotate_images(
+    images: np.ndarray,
+    angle: np.ndarray | float,
+    offset: np.ndarray | None = None,
+    scale: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """Numpy convenience: render ``images`` ``(N, H, W)`` at pose ``angle`` ``(N,)`` radians
+    (anticlockwise on screen), ``offset`` ``(N, 2)`` pixels (row, col), ``scale`` ``(N,)``.
+    Returns ``(N, H, W)`` float32; pixels that come from outside the image are 0."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    n = x.shape[0]
+    a = torch.as_tensor(np.broadcast_to(np.asarray(angle, dtype=np.float32), (n,)).copy())
+    o = None if offset is None else torch.as_tensor(np.asarray(offset, np.float32)).view(n, 1, 2)
+    s = None
+    if scale is not None:
+        s = torch.as_tensor(np.broadcast_to(np.asarray(scale, np.float32), (n,)).copy()).view(n, 1)
+    with torch.no_grad():
+        out = render(x, tuple(x.shape[1:]), a.view(n, 1), o, s)
+    return out[:, 0].numpy()

@@ -1,0 +1,153 @@
+"""Figures of the DIVIDE notebook: recovered mechanism contributions, latents, active learning.
+
+- :func:`component_maps`: true and recovered contribution of each mechanism, as site maps;
+- :func:`recovery_scatter`: recovered vs true contribution, one panel per mechanism;
+- :func:`latent_scatter`: a mechanism's 2-D latent coloured by a known class;
+- :func:`active_learning_curves`: held-out error vs labelled points, one curve per strategy.
+
+Every function returns the matplotlib ``Figure``. Site maps are drawn with ``imshow`` (origin
+upper left, ``(row, col)`` in sites).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["component_maps", "recovery_scatter", "latent_scatter", "active_learning_curves"]
+
+_CLASS_COLOURS = ["tab:cyan", "tab:orange", "tab:red", "tab:green", "tab:purple", "tab:olive"]
+
+
+def _check_maps(maps: Mapping[str, np.ndarray]) -> None:
+    if not maps:
+        raise ValueError("give at least one map")
+    shapes = {np.shape(m) for m in maps.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"maps must all be 2-D with one shape, got {shapes}")
+
+
+def component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np.ndarray],
+                   units: str = "", centre: bool = True):
+    """True (top row) and recovered (bottom row) contribution maps, one column per mechanism.
+
+    Args:
+        truth, recovered: mechanism name -> ``(rows, cols)`` map (NaN where no site); only
+            names present in both are drawn.
+        units: label of the colour bars (the signal's units).
+        centre: subtract each map's mean (additive contributions are identifiable only up to
+            a constant); each column shares one colour scale.
+
+    Returns:
+        The ``Figure``.
+    """
+    import matplotlib.pyplot as plt
+
+    names = [k for k in truth if k in recovered]
+    if not names:
+        raise ValueError("truth and recovered share no mechanism name")
+    _check_maps({**{f"t{k}": truth[k] for k in names}, **{f"r{k}": recovered[k] for k in names}})
+    fig, axes = plt.subplots(2, len(names), figsize=(3.6 * len(names), 6.4), squeeze=False)
+    for j, name in enumerate(names):
+        pair = [np.asarray(truth[name], float), np.asarray(recovered[name], float)]
+        if centre:
+            pair = [m - np.nanmean(m) for m in pair]
+        lim = max(np.nanmax(np.abs(m)) for m in pair) or 1.0
+        for i, (m, row) in enumerate(zip(pair, ("true", "recovered"))):
+            ax = axes[i, j]
+            im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_title(f"{name}: {row}")
+            ax.set_xlabel("col (sites)")
+            ax.set_ylabel("row (sites)")
+            fig.colorbar(im, ax=ax, shrink=0.8, label=units)
+    fig.tight_layout()
+    return fig
+
+
+def recovery_scatter(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np.ndarray],
+                     errors: Mapping[str, np.ndarray] | None = None,
+                     scores: Mapping[str, float] | None = None, units: str = ""):
+    """Recovered vs true contribution per mechanism (both centred), with the identity line.
+
+    Args:
+        truth, recovered: mechanism name -> (N,) values.
+        errors: optional name -> (N,) posterior standard deviations, drawn as error bars.
+        scores: optional name -> R^2, printed in each panel title.
+        units: axis units.
+    """
+    import matplotlib.pyplot as plt
+
+    names = [k for k in truth if k in recovered]
+    if not names:
+        raise ValueError("truth and recovered share no mechanism name")
+    fig, axes = plt.subplots(1, len(names), figsize=(3.8 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        t = np.asarray(truth[name], float)
+        r = np.asarray(recovered[name], float)
+        if t.shape != r.shape:
+            raise ValueError(f"{name}: truth {t.shape} and recovered {r.shape} differ")
+        t, r = t - t.mean(), r - r.mean()
+        err = None if errors is None or name not in errors else np.asarray(errors[name])
+        ax.errorbar(t, r, yerr=err, fmt="o", ms=2.5, alpha=0.5, elinewidth=0.5)
+        lo, hi = min(t.min(), r.min()), max(t.max(), r.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        title = name if not scores or name not in scores else f"{name}: R² = {scores[name]:.3f}"
+        ax.set_title(title)
+        ax.set_xlabel(f"true contribution {units}".strip())
+        ax.set_ylabel(f"recovered {units}".strip())
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(latent: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None = None,
+                   title: str = "latent", ax=None):
+    """A ``(N, 2)`` latent coloured by the integer ``labels`` (N,)."""
+    import matplotlib.pyplot as plt
+
+    z = np.asarray(latent, float)
+    lab = np.asarray(labels)
+    if z.ndim != 2 or z.shape[1] < 2 or len(z) != len(lab):
+        raise ValueError(f"latent must be (N, >=2) matching labels (N,), "
+                         f"got {z.shape}, {lab.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4))
+    else:
+        fig = ax.figure
+    for k, c in enumerate(np.unique(lab)):
+        sel = lab == c
+        name = class_names[int(c)] if class_names is not None else f"class {c}"
+        ax.scatter(z[sel, 0], z[sel, 1], s=8, color=_CLASS_COLOURS[k % len(_CLASS_COLOURS)],
+                   label=name, alpha=0.7)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title(title)
+    ax.legend(fontsize=8, markerscale=2)
+    return fig
+
+
+def active_learning_curves(results: Mapping[str, Sequence], ylabel: str = "held-out RMSE"):
+    """Error vs labelled points per strategy.
+
+    Args:
+        results: strategy name -> list of :class:`~helpers.models.divide.ActiveLearningResult`
+            (repeats); the mean is drawn bold, the repeats thin.
+    """
+    import matplotlib.pyplot as plt
+
+    if not results:
+        raise ValueError("results is empty")
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for k, (name, runs) in enumerate(results.items()):
+        colour = _CLASS_COLOURS[k % len(_CLASS_COLOURS)]
+        curves = np.stack([r.rmse for r in runs])
+        n = runs[0].n_labelled
+        for c in curves:
+            ax.plot(n, c, color=colour, lw=0.7, alpha=0.4)
+        ax.plot(n, curves.mean(0), color=colour, lw=2.2, label=f"{name} (mean of {len(runs)})")
+    ax.set_xlabel("labelled measurements")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    return fig

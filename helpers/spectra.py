@@ -1,0 +1,292 @@
+"""Spectra on a spatial grid: (patch, spectrum) pairs, spatial splits, and loop error metrics.
+
+The data layout of a spectroscopic map (e.g. piezoresponse hysteresis loops): an image
+``(H, W)`` and one spectrum of ``L`` points at every pixel, ``(H, W, L)``. ``patch_loop_pairs``
+cuts the image into sliding patches and pairs each with the spectrum at its centre pixel;
+``spatial_split`` separates them into a left (train) and a right (test) region without overlap;
+the metrics score predicted spectra (normalised RMSE, R^2, loop area) and predicted patches
+(SSIM). Everything takes and returns numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "PairSet",
+    "SpatialSplit",
+    "patch_loop_pairs",
+    "spatial_split",
+    "loop_area",
+    "normalized_rmse",
+    "r2_score",
+    "patch_ssim",
+    "error_ratio",
+    "values_to_map",
+    "latent_grid",
+    "nearest_on_grid",
+]
+
+
+def _finite(arr, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    out = np.asarray(arr, dtype=np.float64)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if out.ndim not in allowed:
+        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
+                         f"got shape {out.shape}")
+    if out.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} holds NaN or inf values; clean or mask them first")
+    return out
+
+
+@dataclass
+class PairSet:
+    """Image patches paired with the spectrum at each patch centre.
+
+    Attributes:
+        patches: ``(N, p, p)`` float32, image values.
+        loops: ``(N, L)`` float32, the spectrum at the centre pixel of each patch.
+        rows, cols: ``(N,)`` int, the centre pixel ``(row, col)`` of each patch (pixel
+            ``(p // 2, p // 2)`` of the patch).
+        image_shape: ``(H, W)`` of the source image, pixels.
+        patch_size: ``p``, pixels.
+    """
+
+    patches: np.ndarray
+    loops: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    image_shape: tuple[int, int]
+    patch_size: int
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    def subset(self, mask) -> PairSet:
+        """The pairs selected by a boolean mask or an index array."""
+        return PairSet(self.patches[mask], self.loops[mask], self.rows[mask], self.cols[mask],
+                       self.image_shape, self.patch_size)
+
+
+def patch_loop_pairs(image, loops, patch_size: int = 8) -> PairSet:
+    """Pair every sliding ``patch_size`` window of ``image`` with the spectrum at its centre.
+
+    Args:
+        image: ``(H, W)`` image (e.g. the piezoresponse at the first voltage step).
+        loops: ``(H, W, L)`` one spectrum per pixel.
+        patch_size: window side in pixels (the paper: 8); windows step by one pixel and stay
+            inside the image, so there are ``(H - p + 1) * (W - p + 1)`` pairs.
+
+    Returns:
+        :class:`PairSet`, ordered row by row.
+    """
+    from .features import grid_patches
+
+    img = _finite(image, "image", 2)
+    spec = _finite(loops, "loops", 3)
+    if spec.shape[:2] != img.shape:
+        raise ValueError(f"loops must be (H, W, L) on the image grid {img.shape}, got "
+                         f"{spec.shape}")
+    if not isinstance(patch_size, (int, np.integer)) or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
+    if patch_size > min(img.shape):
+        raise ValueError(f"patch_size {patch_size} is larger than the image {img.shape}")
+    grid = grid_patches(img, int(patch_size))
+    rows, cols = grid.centers[:, 0].astype(int), grid.centers[:, 1].astype(int)
+    return PairSet(grid.patches.astype(np.float32), spec[rows, cols].astype(np.float32),
+                   rows, cols, tuple(img.shape), int(patch_size))
+
+
+@dataclass
+class SpatialSplit:
+    """A left/right split of a :class:`PairSet` with no patch crossing the boundary.
+
+    Attributes:
+        train, test: ``(N,)`` bool masks; a train patch lies entirely left of ``boundary``, a
+            test patch entirely right of it (patches straddling it are in neither).
+        boundary: the first image column of the test region, pixels.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    boundary: int
+
+
+def spatial_split(pairs: PairSet, train_fraction: float = 0.5) -> SpatialSplit:
+    """Split pairs into a left training region and a right held-out region.
+
+    The boundary is the image column ``round(train_fraction * W)``. Patches overlapping it are
+    dropped, so no pixel of a test patch was seen in training.
+    """
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}")
+    width = pairs.image_shape[1]
+    boundary = int(round(train_fraction * width))
+    first = pairs.cols - pairs.patch_size // 2  # first column of each patch
+    train = first + pairs.patch_size <= boundary
+    test = first >= boundary
+    if not train.any() or not test.any():
+        raise ValueError(f"train_fraction {train_fraction} leaves an empty region for patches "
+                         f"of {pairs.patch_size} px on an image {width} px wide")
+    return SpatialSplit(train, test, boundary)
+
+
+def loop_area(loops, voltage) -> np.ndarray:
+    """Area enclosed by each hysteresis loop (shoelace formula on the closed (V, P) polygon).
+
+    Args:
+        loops: ``(..., L)`` response values (e.g. piezoresponse, arbitrary units).
+        voltage: ``(L,)`` applied voltage of each point, volts.
+
+    Returns:
+        ``(...)`` non-negative areas in volts x response units.
+    """
+    y = _finite(loops, "loops", tuple(range(1, 8)))
+    v = _finite(voltage, "voltage", 1)
+    if y.shape[-1] != len(v):
+        raise ValueError(f"loops have {y.shape[-1]} points but voltage has {len(v)}")
+    v_next = np.roll(v, -1)
+    y_next = np.roll(y, -1, axis=-1)
+    return 0.5 * np.abs(np.sum(v * y_next - v_next * y, axis=-1))
+
+
+def normalized_rmse(pred, true, scale: float | None = None) -> np.ndarray:
+    """Per-sample root-mean-square error divided by a common scale.
+
+    Args:
+        pred, true: ``(N, L)`` (or ``(N, ...)``) predicted and true spectra.
+        scale: the normaliser; default the standard deviation of all values of ``true``
+            (one number for the whole set, so errors are comparable between sites).
+
+    Returns:
+        ``(N,)`` dimensionless errors (0 is perfect; 1 is as large as the spread of the data).
+    """
+    p = _finite(pred, "pred", tuple(range(2, 8)))
+    t = _finite(true, "true", tuple(range(2, 8)))
+    if p.shape != t.shape:
+        raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
+    s = float(t.std()) if scale is None else float(scale)
+    if not s > 0:
+        raise ValueError("the normalising scale must be positive (is `true` constant?)")
+    err = np.sqrt(np.mean((p - t).reshape(len(t), -1) ** 2, axis=1))
+    return err / s
+
+
+def r2_score(pred, true) -> float:
+    """Coefficient of determination pooled over all points of all samples.
+
+    ``1 - sum (pred - true)^2 / sum (true - mean_n true)^2``, the mean taken over samples at
+    each point (the variance-weighted R^2 of scikit-learn). ``pred``/``true``: ``(N, ...)``.
+    """
+    p = _finite(pred, "pred", tuple(range(2, 8))).reshape(len(pred), -1)
+    t = _finite(true, "true", tuple(range(2, 8))).reshape(len(true), -1)
+    if p.shape != t.shape:
+        raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
+    total = np.sum((t - t.mean(axis=0)) ** 2)
+    if not total > 0:
+        raise ValueError("true is constant across samples; R^2 is undefined")
+    return float(1.0 - np.sum((p - t) ** 2) / total)
+
+
+def patch_ssim(pred, true, data_range: float | None = None) -> np.ndarray:
+    """Structural similarity of each predicted patch to the true one (one window per patch).
+
+    For small patches (8x8) the whole patch is the SSIM window:
+    ``(2 mu_p mu_t + C1)(2 cov + C2) / ((mu_p^2 + mu_t^2 + C1)(var_p + var_t + C2))`` with
+    ``C1 = (0.01 R)^2``, ``C2 = (0.03 R)^2`` and ``R = data_range`` (default: the range of all
+    of ``true``).
+
+    Args:
+        pred, true: ``(N, h, w)`` patches.
+
+    Returns:
+        ``(N,)`` SSIM values in [-1, 1] (1 is identical).
+    """
+    p = _finite(pred, "pred", 3)
+    t = _finite(true, "true", 3)
+    if p.shape != t.shape:
+        raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
+    rng = float(np.ptp(t)) if data_range is None else float(data_range)
+    if not rng > 0:
+        raise ValueError("data_range must be positive (is `true` constant?)")
+    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
+    p, t = p.reshape(len(p), -1), t.reshape(len(t), -1)
+    mp, mt = p.mean(1), t.mean(1)
+    vp, vt = p.var(1), t.var(1)
+    cov = np.mean((p - mp[:, None]) * (t - mt[:, None]), axis=1)
+    return ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp**2 + mt**2 + c1) * (vp + vt + c2))
+
+
+def error_ratio(errors, mask) -> float:
+    """Mean of ``errors`` where ``mask`` is True over its mean where it is False.
+
+    Used as the domain-wall error ratio: ``errors`` per site, ``mask`` True at sites on a wall.
+    """
+    e = _finite(errors, "errors", 1)
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != e.shape:
+        raise ValueError(f"mask {m.shape} must match errors {e.shape}")
+    if m.all() or not m.any():
+        raise ValueError("mask must select some but not all sites")
+    inside = float(e[~m].mean())
+    if not inside > 0:
+        raise ValueError("the mean error outside the mask is zero; the ratio is undefined")
+    return float(e[m].mean()) / inside
+
+
+def values_to_map(values, rows, cols, shape, fill: float = np.nan) -> np.ndarray:
+    """Place per-pair values at their centre pixels of an ``(H, W)`` map (``fill`` elsewhere).
+
+    ``values`` may be ``(N,)`` or ``(N, K)``; the result is ``(H, W)`` or ``(H, W, K)``.
+    """
+    vals = np.asarray(values, dtype=float)
+    r, c = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
+    if not (len(vals) == len(r) == len(c)):
+        raise ValueError(f"got {len(vals)} values for {len(r)} rows and {len(c)} cols")
+    height, width = int(shape[0]), int(shape[1])
+    if len(r) and (r.min() < 0 or c.min() < 0 or r.max() >= height or c.max() >= width):
+        raise ValueError(f"positions fall outside the map of shape {(height, width)}")
+    out = np.full((height, width) + vals.shape[1:], fill, dtype=float)
+    out[r, c] = vals
+    return out
+
+
+def latent_grid(z, n: int = 8, quantile: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """A regular ``n x n`` grid over the first two latent dimensions of codes ``z``.
+
+    The grid spans the ``quantile`` to ``1 - quantile`` range of each dimension; any further
+    dimensions are held at their median. Returns ``(grid, axes)``: ``grid`` is ``(n * n, d)``
+    codes ordered row by row (row: dimension 1 from high to low, as displayed; column:
+    dimension 0 from low to high), ``axes`` is ``(2, n)`` the values along dims 0 and 1.
+    """
+    zz = _finite(z, "z", 2)
+    if zz.shape[1] < 2:
+        raise ValueError("z needs at least 2 latent dimensions for a 2D grid")
+    if not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    lo, hi = np.quantile(zz[:, :2], [quantile, 1 - quantile], axis=0)
+    a0 = np.linspace(lo[0], hi[0], n)
+    a1 = np.linspace(hi[1], lo[1], n)
+    g1, g0 = np.meshgrid(a1, a0, indexing="ij")
+    grid = np.tile(np.median(zz, axis=0), (n * n, 1))
+    grid[:, 0], grid[:, 1] = g0.ravel(), g1.ravel()
+    return grid, np.stack([a0, a1[::-1]])
+
+
+def nearest_on_grid(z, grid, max_distance: float | None = None) -> np.ndarray:
+    """Index of the code in ``z`` nearest each grid point, in the first two dimensions.
+
+    ``z``: ``(N, d)``; ``grid``: ``(M, d)``. Returns ``(M,)`` int indices, ``-1`` where the
+    nearest code is farther than ``max_distance`` (an empty cell of a latent mosaic).
+    """
+    zz = _finite(z, "z", 2)[:, :2]
+    gg = _finite(grid, "grid", 2)[:, :2]
+    d2 = ((gg[:, None, :] - zz[None, :, :]) ** 2).sum(-1)
+    idx = d2.argmin(1)
+    if max_distance is not None:
+        idx[np.sqrt(d2[np.arange(len(gg)), idx]) > max_distance] = -1
+    return idx

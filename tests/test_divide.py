@@ -1,0 +1,266 @@
+"""DIVIDE: the synthetic mechanism benchmark and the structured deep-kernel GP.
+
+The model is tested on what it is for: recovering each mechanism's contribution against the
+simulator's ground truth, with calibrated uncertainty; plus checkpoints, reproducibility and
+input checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.models.divide import (
+    Divide,
+    active_learning,
+    interval_coverage,
+    recovery_r2,
+)
+from helpers.simulate.mechanisms import (
+    lattice_mechanisms,
+    mechanism_benchmark,
+    site_windows,
+    spatial_field,
+)
+
+MECHANISMS = [
+    {"name": "patch", "encoder": "cnn", "shape": [12, 12], "latent_dim": 2},
+    {"name": "position", "encoder": "identity", "shape": [2]},
+]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These models are small: one intra-op thread is as fast on a free machine and avoids
+    the large slow-downs of busy-waiting thread pools on a shared one. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_model(**kw):
+    kw.setdefault("device", "cpu")
+    return Divide(MECHANISMS, **kw)
+
+
+# -- the benchmark --------------------------------------------------------------------------
+def test_benchmark_contributions_add_up_and_are_deterministic():
+    add = mechanism_benchmark(grid_shape=(8, 9), noise_std=0.1, seed=3)
+    assert add.patches.shape == (72, 12, 12) and add.coords.shape == (72, 2)
+    np.testing.assert_allclose(
+        add.y_clean, add.contributions["patch"] + add.contributions["position"], atol=1e-5)
+    np.testing.assert_allclose(add.contributions["patch"], add.category_values[add.labels])
+    assert 0.05 < np.std(add.y - add.y_clean) < 0.15
+    again = mechanism_benchmark(grid_shape=(8, 9), noise_std=0.1, seed=3)
+    np.testing.assert_array_equal(add.patches, again.patches)
+    np.testing.assert_array_equal(add.y, again.y)
+    sc = mechanism_benchmark(grid_shape=(8, 9), interaction="scaled", noise_std=0.0, seed=3)
+    np.testing.assert_allclose(
+        sc.y_clean, sc.contributions["patch"] * sc.contributions["position"], atol=1e-5)
+    np.testing.assert_array_equal(sc.y, sc.y_clean)
+
+
+def test_benchmark_motifs_are_distinguishable_and_field_is_standardised():
+    d = mechanism_benchmark(grid_shape=(12, 12), n_categories=4, seed=0)
+    means = np.stack([d.patches[d.labels == c].mean(0) for c in range(4)])
+    gaps = [np.abs(means[i] - means[j]).mean() for i in range(4) for j in range(i + 1, 4)]
+    assert min(gaps) > 0.05  # mean |difference| of the class-average patches
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101)), -1)
+    h = spatial_field(grid.reshape(-1, 2))
+    assert abs(h.mean()) < 0.05 and abs(h.std() - 1.0) < 0.05
+
+
+def test_benchmark_split_subset_and_maps():
+    d = mechanism_benchmark(grid_shape=(6, 6), seed=1)
+    tr, te = d.split(0.25, seed=0)
+    assert len(tr) + len(te) == 36 and not set(tr.index) & set(te.index)
+    m = te.as_map(te.y)
+    assert m.shape == (6, 6) and np.isfinite(m).sum() == len(te)
+    assert d.mosaic().shape == (72, 72)
+
+
+def test_lattice_mechanisms_ground_truth_decomposes_the_signal():
+    d = lattice_mechanisms(size=12, half=1, n_steps=200, noise_std=0.0, seed=0)
+    assert d.patches.shape == (144, 3, 3)
+    np.testing.assert_allclose(
+        d.y_clean, d.contributions["patch"] + d.contributions["position"], atol=1e-5)
+    # sites without a defect nearby barely feel the defects; a +P0 defect raises P0
+    eff = d.contributions["patch"]
+    assert eff[d.labels == 1].mean() > 0.05 > abs(eff[d.labels == 0].mean())
+    assert eff[d.labels == 2].mean() < -0.05
+
+
+def test_site_windows_are_periodic_and_centred():
+    img = np.arange(20.0).reshape(4, 5)
+    w = site_windows(img, 1)
+    assert w.shape == (20, 3, 3)
+    np.testing.assert_array_equal(w[:, 1, 1], img.ravel())
+    assert w[0, 0, 0] == img[-1, -1]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"grid_shape": (1, 5)}, {"n_categories": 9}, {"interaction": "multiplicative"},
+    {"noise_std": -1.0}, {"noise_std": float("nan")},
+])
+def test_benchmark_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        mechanism_benchmark(**kwargs)
+
+
+# -- scores ---------------------------------------------------------------------------------
+def test_recovery_r2_modes():
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal(200)
+    assert recovery_r2(t + 3.0, t) == pytest.approx(1.0)  # offsets are not identifiable
+    assert recovery_r2(2 * t, t) == pytest.approx(0.0, abs=1e-9)  # ... but the slope is
+    assert recovery_r2(2 * t + 1, t, mode="affine") == pytest.approx(1.0)
+    assert recovery_r2(rng.standard_normal(200), t, mode="affine") < 0.05
+    with pytest.raises(ValueError):
+        recovery_r2(t, np.ones(200))
+    with pytest.raises(ValueError):
+        recovery_r2(t, t[:10])
+    assert interval_coverage(t, t - 1, t + 1) == 1.0
+
+
+# -- the model: science ---------------------------------------------------------------------
+@pytest.mark.slow
+def test_additive_divide_recovers_each_mechanism_with_calibrated_uncertainty():
+    d = mechanism_benchmark(grid_shape=(20, 20), interaction="additive", noise_std=0.1, seed=0)
+    tr, te = d.split(0.3, seed=1)
+    model = small_model(structure="additive", seed=0)
+    hist = model.fit(tr.inputs, tr.y, n_iter=400, progress=False)
+    assert hist["best_step"] > 0 and np.isfinite(hist["loss"]).all()
+    pred = model.predict(te.inputs)
+    for name in ("patch", "position"):
+        r2 = recovery_r2(pred.components[name], te.contributions[name])
+        assert r2 > 0.9, f"{name}: R^2 {r2:.3f}"
+    # the split is exact: constant + sum of components = total posterior mean
+    total = pred.constant + pred.components["patch"] + pred.components["position"]
+    np.testing.assert_allclose(total, pred.mean, atol=1e-3)
+    low, high = pred.interval(0.95)
+    assert 0.85 <= interval_coverage(te.y, low, high) <= 1.0
+    # the fitted noise is close to the true one (0.1^2), i.e. the GP did not absorb the noise
+    assert 0.3 * 0.01 < pred.noise_variance < 4 * 0.01
+    # the per-component uncertainty is what a component's error looks like
+    z = (pred.components["position"] - pred.components["position"].mean()
+         - (te.contributions["position"] - te.contributions["position"].mean()))
+    assert np.median(np.abs(z) / np.sqrt(pred.component_variances["position"])) < 3.0
+    # the patch encoder separates the categories in its latent space
+    lat = model.encode(te.inputs)["patch"]
+    centres = np.stack([lat[te.labels == c].mean(0) for c in range(4)])
+    spread = max(lat[te.labels == c].std(0).max() for c in range(4))
+    gap = min(np.linalg.norm(centres[i] - centres[j]) for i in range(4) for j in range(i + 1, 4))
+    assert gap > 1.5 * spread
+
+
+@pytest.mark.slow
+def test_scaled_divide_recovers_factors_by_partial_dependence():
+    d = mechanism_benchmark(grid_shape=(20, 20), interaction="scaled", noise_std=0.05, seed=2)
+    tr, te = d.split(0.3, seed=1)
+    model = small_model(structure="scaled", seed=0)
+    model.fit(tr.inputs, tr.y, n_iter=400, progress=False)
+    ref = tr.subset(np.arange(0, len(tr), 10)).inputs
+    for name in ("patch", "position"):
+        pd = model.partial_dependence(te.inputs, name, ref)
+        r2 = recovery_r2(pd, te.contributions[name], mode="affine")
+        assert r2 > 0.85, f"{name}: R^2 {r2:.3f}"
+    # an additive model cannot fit a product as well as the scaled one
+    add = small_model(structure="additive", seed=0)
+    add.fit(tr.inputs, tr.y, n_iter=400, progress=False)
+    rmse = {k: np.sqrt(np.mean((m.predict(te.inputs, components=False).mean - te.y_clean) ** 2))
+            for k, m in (("scaled", model), ("additive", add))}
+    assert rmse["scaled"] < rmse["additive"]
+
+
+@pytest.mark.slow
+def test_variational_divide_recovers_components_on_a_full_grid():
+    d = mechanism_benchmark(grid_shape=(24, 24), interaction="additive", noise_std=0.1, seed=4)
+    tr, te = d.split(0.2, seed=0)
+    model = small_model(method="variational", num_inducing=64, seed=0)
+    model.fit(tr.inputs, tr.y, n_iter=120, batch_size=128, progress=False)
+    pred = model.predict(te.inputs)
+    total = pred.constant + pred.components["patch"] + pred.components["position"]
+    np.testing.assert_allclose(total, pred.mean, atol=1e-3)
+    for name in ("patch", "position"):
+        r2 = recovery_r2(pred.components[name], te.contributions[name])
+        assert r2 > 0.85, f"{name}: R^2 {r2:.3f}"
+    low, high = pred.interval(0.95)
+    assert 0.85 <= interval_coverage(te.y, low, high) <= 1.0
+
+
+# -- the model: engineering -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    d = mechanism_benchmark(grid_shape=(8, 8), noise_std=0.1, seed=0)
+    return d.split(0.25, seed=0)
+
+
+@pytest.mark.parametrize("method", ["exact", "variational"])
+def test_save_load_round_trip(tiny, tmp_path, method):
+    tr, te = tiny
+    model = small_model(method=method, num_inducing=16, seed=1)
+    model.fit(tr.inputs, tr.y, n_iter=15, progress=False)
+    before = model.predict(te.inputs)
+    path = model.save(tmp_path / "divide.pt")
+    loaded = Divide.load(path, device="cpu")
+    after = loaded.predict(te.inputs)
+    np.testing.assert_allclose(after.mean, before.mean, atol=1e-5)
+    np.testing.assert_allclose(after.variance, before.variance, atol=1e-5)
+    for name in before.components:
+        np.testing.assert_allclose(after.components[name], before.components[name], atol=1e-5)
+    assert loaded.config == model.config
+    with pytest.raises(FileNotFoundError):
+        Divide.load(tmp_path / "missing.pt")
+
+
+def test_same_seed_same_numbers(tiny):
+    tr, te = tiny
+    preds = []
+    for seed in (0, 0, 1):
+        m = small_model(seed=seed)
+        m.fit(tr.inputs, tr.y, n_iter=15, progress=False)
+        preds.append(m.predict(te.inputs).mean)
+    np.testing.assert_array_equal(preds[0], preds[1])
+    assert not np.allclose(preds[0], preds[2])
+
+
+def test_bad_input_is_rejected_with_a_clear_message(tiny):
+    tr, _ = tiny
+    model = small_model()
+    with pytest.raises(ValueError, match="not fitted"):
+        model.predict(tr.inputs)
+    with pytest.raises(ValueError, match="missing"):
+        model.fit({"patch": tr.patches}, tr.y)
+    with pytest.raises(ValueError, match="trailing shape"):
+        model.fit({"patch": tr.patches[:, :10, :10], "position": tr.coords}, tr.y)
+    bad = tr.coords.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        model.fit({"patch": tr.patches, "position": bad}, tr.y)
+    with pytest.raises(ValueError, match="same number"):
+        model.fit({"patch": tr.patches, "position": tr.coords[:-1]}, tr.y)
+    with pytest.raises(ValueError, match="y has"):
+        model.fit(tr.inputs, tr.y[:-1])
+    with pytest.raises(ValueError):
+        Divide(MECHANISMS, structure="multiplicative")
+    with pytest.raises(ValueError):
+        Divide([{"name": "x", "encoder": "transformer", "shape": [3]}])
+    with pytest.raises(ValueError):
+        Divide([{"name": "x", "encoder": "cnn", "shape": [3]}])
+    with pytest.raises(ValueError):
+        Divide(MECHANISMS, structure=[["patch"], ["nope"]])
+
+
+def test_active_learning_bookkeeping(tiny):
+    tr, te = tiny
+    res = active_learning(lambda: small_model(seed=0), tr.inputs, tr.y, te.inputs, te.y_clean,
+                          n_init=10, n_steps=2, batch_size=3, n_iter_init=10, n_iter_step=5,
+                          strategy="uncertainty", progress=False)
+    assert list(res.n_labelled) == [10, 13, 16]
+    assert len(set(res.chosen.tolist())) == 16 and res.rmse.shape == (3,)
+    with pytest.raises(ValueError):
+        active_learning(lambda: small_model(), tr.inputs, tr.y, te.inputs, te.y_clean,
+                        n_init=10, n_steps=100, batch_size=5)
