@@ -7,6 +7,10 @@ Sub-modules, one concern each (import the one you need; nothing runs at import t
 - ``helpers.simulate``  physics-based generators with known ground truth
 - ``helpers.segment``   U-Net segmentation, atom and particle finding
 - ``helpers.features``  patches, tracking, per-frame descriptors
+- ``helpers.latents``   what a trained VAE's latents carry (KL per latent, active latents)
+- ``helpers.spectra``   patch/loop pairs, loop area and errors for im2spec/spec2im
+- ``helpers.transitions`` locating a phase transition from per-temperature statistics
+- ``helpers.regions``   growing particle cores into regions, per-patch particle masks
 - ``helpers.models``    VAE family (VAE, rVAE, jrVAE), im2spec/spec2im, DIVIDE
 - ``helpers.plot``      figures
 - ``helpers.widgets``   interactive explorers (ipywidgets)

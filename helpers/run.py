@@ -351,7 +351,7 @@ def compare_to_baseline(runs: list[NotebookRun], baseline: dict) -> list[Drift]:
 def default_tolerance(metric: str, value: Any) -> float | None:
     """Tolerance given to a new baseline metric: None (not compared) for timings, a relative
     10 % with an absolute floor of 0.05 for numbers, 0 (exact) for strings and booleans."""
-    if metric.endswith("_s") or "time" in metric:
+    if metric.endswith("_s") or any(word in metric for word in ("time", "second", "speed")):
         return None
     if _is_number(value):
         return round(max(0.1 * abs(value), 0.05), 6)
