@@ -19,4 +19,11 @@ from .metrics import (
     confusion_matrix,
     hungarian_accuracy,
 )
+from .sivae import (
+    MultiScalePatches,
+    ProgressiveResult,
+    grid_centres,
+    multiscale_patches,
+    progressive_fit,
+)
 from .vae import JRVAE, RVAE, VAE, Encoding
