@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,14 @@ pytestmark = pytest.mark.notebooks
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
+    # An empty private cache with downloads off: tests never download data, and results
+    # must not depend on what happens to be cached on the machine.
+    env = dict(os.environ, MICROSCOPY_OFFLINE="1",
+               MICROSCOPY_DATA_DIR=str(tmp_path_factory.mktemp("data_cache")))
     proc = subprocess.run(
         [sys.executable, "-m", "helpers.run", "--smoke", "--jobs", "2", "--out", str(out),
          "--compare", str(BASELINE)],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, env=env,
     )
     print(proc.stdout[-6000:], proc.stderr[-3000:])
     summary = json.loads((out / "summary.json").read_text())
