@@ -264,3 +264,61 @@ def test_active_learning_bookkeeping(tiny):
     with pytest.raises(ValueError):
         active_learning(lambda: small_model(), tr.inputs, tr.y, te.inputs, te.y_clean,
                         n_init=10, n_steps=100, batch_size=5)
+
+
+def test_lengthscale_min_is_a_hard_lower_bound(tiny):
+    tr, _ = tiny
+    mech = [dict(MECHANISMS[0]), dict(MECHANISMS[1], lengthscale_min=2.0)]
+    model = Divide(mech, device="cpu", seed=0)
+    model.fit(tr.inputs, tr.y, n_iter=20, progress=False)
+    scales = model.kernel_summary()["position"]["lengthscales"][0]
+    assert min(scales) >= 2.0
+    with pytest.raises(ValueError):
+        Divide([dict(MECHANISMS[1], lengthscale_min=-1.0)])
+
+
+def test_hysteresis_mechanisms_inputs_and_targets():
+    from helpers.simulate import hysteresis_map
+    from helpers.simulate.mechanisms import hysteresis_mechanisms
+
+    hmap = hysteresis_map(size=12, n_voltages=16, steps_per_cycle=64, seed=0)
+    d = hysteresis_mechanisms(hmap, half=2, target="shift")
+    cv = hmap.coercive_voltages.reshape(-1, 2)
+    np.testing.assert_allclose(d.y, cv[d.index].mean(1), rtol=1e-5)
+    assert d.patches.shape == (len(d), 5, 5)
+    np.testing.assert_allclose(d.patches[:, 2, 2], hmap.image.ravel()[d.index])
+    np.testing.assert_allclose(d.contributions["position"],
+                               -hmap.imprint.ravel()[d.index] / hmap.field_per_volt)
+    up = hysteresis_mechanisms(hmap, half=2, target="up")
+    assert np.isfinite(up.y).all()
+    with pytest.raises(ValueError):
+        hysteresis_mechanisms(hmap, target="area")
+    with pytest.raises(ValueError):
+        hysteresis_mechanisms(object())
+
+
+def test_divide_figures_draw():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.models.divide import ActiveLearningResult
+    from helpers.plot.divide import (
+        active_learning_curves,
+        component_maps,
+        latent_scatter,
+        recovery_scatter,
+    )
+
+    rng = np.random.default_rng(0)
+    maps = {"a": rng.random((4, 4)), "b": rng.random((4, 4))}
+    figs = [component_maps(maps, maps), recovery_scatter({"a": np.arange(5.0)},
+                                                         {"a": np.arange(5.0)}),
+            latent_scatter(rng.random((10, 2)), np.arange(10) % 2)]
+    run = ActiveLearningResult("random", np.array([5, 10]), np.array([1.0, 0.5]), np.arange(10))
+    figs.append(active_learning_curves({"random": [run]}))
+    assert all(len(f.axes) >= 1 for f in figs)
+    with pytest.raises(ValueError):
+        component_maps(maps, {"c": maps["a"]})
+    plt.close("all")
