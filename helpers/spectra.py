@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "PairSet",
     "SpatialSplit",
+    "loop_map_from_arrays",
     "patch_loop_pairs",
     "spatial_split",
     "loop_area",
@@ -41,6 +42,32 @@ def _finite(arr, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     if not np.isfinite(out).all():
         raise ValueError(f"{name} holds NaN or inf values; clean or mask them first")
     return out
+
+
+def loop_map_from_arrays(arrays) -> tuple[np.ndarray, np.ndarray]:
+    """Find the loop map and the voltage vector among the arrays of a spectroscopy file.
+
+    Args:
+        arrays: a mapping name -> array (e.g. the contents of an ``.npz``), holding exactly
+            one 3D array ``(H, W, L)`` (the loops) and one 1D array of length ``L`` (the
+            voltages); other arrays are ignored.
+
+    Returns:
+        ``(loops, voltage)``: ``(H, W, L)`` float32 and ``(L,)`` float64 (volts).
+    """
+    if not hasattr(arrays, "items"):
+        raise ValueError(f"expected a mapping of name -> array, got {type(arrays).__name__}")
+    cubes = {k: np.asarray(v) for k, v in arrays.items() if np.ndim(v) == 3}
+    if len(cubes) != 1:
+        raise ValueError(f"expected one (H, W, L) loop array, found {sorted(cubes) or 'none'} "
+                         f"among {sorted(arrays)}")
+    loops = _finite(next(iter(cubes.values())), "loops", 3)
+    vectors = {k: v for k, v in arrays.items() if np.ndim(v) == 1 and len(v) == loops.shape[2]}
+    if len(vectors) != 1:
+        raise ValueError(f"expected one voltage vector of length {loops.shape[2]}, found "
+                         f"{sorted(vectors) or 'none'} among {sorted(arrays)}")
+    voltage = _finite(next(iter(vectors.values())), "voltage", 1)
+    return loops.astype(np.float32), voltage
 
 
 @dataclass

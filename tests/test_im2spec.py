@@ -8,6 +8,7 @@ from helpers.spectra import (
     error_ratio,
     latent_grid,
     loop_area,
+    loop_map_from_arrays,
     nearest_on_grid,
     normalized_rmse,
     patch_loop_pairs,
@@ -193,3 +194,47 @@ def test_loop_metrics():
     assert (nearest_on_grid(z, grid + 100, max_distance=1.0) == -1).all()
     with pytest.raises(ValueError, match="NaN"):
         r2_score(np.full((2, 2), np.nan), t[:2, :2])
+
+
+def test_loop_map_from_arrays_finds_loops_and_voltage_by_shape():
+    loops = np.random.default_rng(0).normal(size=(6, 5, 16))
+    v = np.linspace(-1, 1, 16)
+    got, volts = loop_map_from_arrays({"v": v, "loop": loops, "note": np.zeros(3)})
+    assert got.shape == (6, 5, 16) and got.dtype == np.float32
+    np.testing.assert_array_equal(volts, v)
+    with pytest.raises(ValueError, match="one \\(H, W, L\\)"):
+        loop_map_from_arrays({"v": v})
+    with pytest.raises(ValueError, match="voltage vector"):
+        loop_map_from_arrays({"loops": loops, "v": v[:3]})
+
+
+def test_spectra_figures_draw_and_check_shapes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.plot import spectra as sfig
+
+    rng = np.random.default_rng(0)
+    v = np.linspace(-1, 1, 16)
+    loops = rng.normal(size=(3, 16))
+    image = rng.normal(size=(10, 12))
+    figs = [
+        sfig.plot_loop_predictions(v, loops, loops + 0.1, titles=["a", "b", "c"]),
+        sfig.plot_error_maps(image, {"err": np.abs(image)}, walls=image > 1),
+        sfig.plot_latent_classes(rng.normal(size=(50, 2)), rng.integers(0, 3, 50),
+                                 rng.integers(0, 3, (10, 12)).astype(float), v, loops),
+        sfig.plot_latent_mosaic(rng.normal(size=(3, 3, 4, 4)),
+                                np.stack([np.linspace(0, 1, 3)] * 2)),
+        sfig.plot_loop_grid(v, rng.normal(size=(3, 3, 16))),
+        sfig.plot_patch_predictions(rng.normal(size=(2, 4, 4)), rng.normal(size=(2, 4, 4))),
+    ]
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
+    plt.close("all")
+    with pytest.raises(ValueError, match="same|both"):
+        sfig.plot_loop_predictions(v, loops, loops[:2])
+    with pytest.raises(ValueError, match="shape"):
+        sfig.plot_error_maps(image, {"err": image[:5]})
+    with pytest.raises(ValueError, match=r"\(n, n, 16\)"):
+        sfig.plot_loop_grid(v, rng.normal(size=(3, 2, 16)))

@@ -13,3 +13,11 @@ from .previews import (
     preview_switching,
     preview_temperature_series,
 )
+from .spectra import (
+    plot_error_maps,
+    plot_latent_classes,
+    plot_latent_mosaic,
+    plot_loop_grid,
+    plot_loop_predictions,
+    plot_patch_predictions,
+)
