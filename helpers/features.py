@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._checks import image_stack
+
 __all__ = [
     "Patches",
     "GridPatches",
@@ -51,24 +53,8 @@ __all__ = [
 # input checks
 # --------------------------------------------------------------------------------------------
 def _as_stack(frames, name: str = "frames") -> tuple[np.ndarray, bool]:
-    """Return ``(T, H, W)`` float array and whether the input was a single ``(H, W)`` image."""
-    arr = np.asarray(frames)
-    if arr.ndim == 2:
-        arr, single = arr[None], True
-    elif arr.ndim == 3:
-        single = False
-    else:
-        raise ValueError(
-            f"{name} must be an image (H, W) or a movie (T, H, W), got shape {arr.shape}; "
-            "squeeze channel axes first, e.g. frames[..., 0]"
-        )
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf; fill or crop them before this step")
-    if min(arr.shape) == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    return arr, single
+    """Return ``(T, H, W)`` array and whether the input was a single ``(H, W)`` image."""
+    return image_stack(frames, name)
 
 
 def _check_window(window) -> int:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import image_stack
+
 __all__ = [
     "UNet",
     "find_atoms",
@@ -41,27 +43,13 @@ __all__ = [
 # input checks
 # --------------------------------------------------------------------------------------------
 def _images(x, name: str = "images") -> tuple[np.ndarray, bool]:
-    """``(N, H, W)`` float32 and whether a single ``(H, W)`` image was given."""
+    """``(N, H, W)`` float32 and whether a single ``(H, W)`` image was given; a channel axis
+    of one, ``(N, 1, H, W)``, is dropped."""
     arr = np.asarray(x)
     if arr.ndim == 4 and arr.shape[1] == 1:
         arr = arr[:, 0]
-    if arr.ndim == 2:
-        arr, single = arr[None], True
-    elif arr.ndim == 3:
-        single = False
-    else:
-        raise ValueError(
-            f"{name} must be (N, H, W) or a single (H, W) image, got shape {arr.shape}; "
-            "drop a trailing channel axis with x[..., 0]"
-        )
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contain NaN or inf; fill or crop them first")
-    if min(arr.shape) == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    return arr, single
+    arr, single = image_stack(arr, name)
+    return arr.astype(np.float32, copy=False), single
 
 
 def _standardize(x: np.ndarray) -> np.ndarray:
