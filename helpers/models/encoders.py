@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MLPEncoder", "ConvEncoder", "make_encoder"]
+from .polar import EquivariantDense, PolarFourier
+
+__all__ = ["MLPEncoder", "ConvEncoder", "PolarMLPEncoder", "make_encoder"]
 
 
 class MLPEncoder(nn.Module):
@@ -62,6 +64,35 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class PolarMLPEncoder(nn.Module):
+    """The MLP trunk for K angle hypotheses in about one pass.
+
+    Its first dense layer is applied to all K copies of the input turned by ``-angles`` at
+    once, from the polar-Fourier coefficients of the input's disk
+    (``polar.EquivariantDense``). Those per-copy features feed the pose heads; their mean
+    over the copies (invariant to the turns) runs through the remaining dense layers for the
+    content latents.
+
+    ``forward(coeffs (N, R, 2, F))`` returns ``(per_copy (K, N, hidden[0]), pooled (N,
+    hidden[-1]))``; ``copy_features`` and ``out_features`` are their widths.
+    """
+
+    def __init__(self, polar: PolarFourier, angles: torch.Tensor,
+                 hidden: tuple[int, ...] = (128, 128)):
+        super().__init__()
+        self.first = EquivariantDense(polar, angles, hidden[0])
+        layers: list[nn.Module] = []
+        for a, b in zip(hidden[:-1], hidden[1:]):
+            layers += [nn.Linear(a, b), nn.Tanh()]
+        self.rest = nn.Sequential(*layers)
+        self.copy_features = hidden[0]
+        self.out_features = hidden[-1]
+
+    def forward(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        per_copy = torch.tanh(self.first(coeffs))
+        return per_copy, self.rest(per_copy.mean(0))
 
 
 def make_encoder(kind: str, in_shape: tuple[int, int], hidden: tuple[int, ...]) -> nn.Module:

@@ -19,7 +19,9 @@ Pose inference over the full circle (``pose="enumerate"``, the default; details 
 ``helpers.models.network``): one encoder trunk sees K copies of the input turned by
 ``-2 pi k / (K n)`` (``n = symmetry``); each copy proposes a bounded angle refinement, an
 offset and a scale, while content (and, for JRVAE, nothing else: the class is enumerated)
-is averaged over the copies and so cannot encode the angle. The decoder draws one canonical
+is averaged over the copies and so cannot encode the angle. The default MLP trunk computes
+its first layer for all K copies in one pass, from polar-Fourier coefficients (a turn of the
+input is a phase shift there; ``helpers.models.polar``). The decoder draws one canonical
 image per sample (per class for JRVAE) and the K posed images are resamplings of it. The
 posterior over the discrete hypotheses (K angles x C classes) is computed exactly from their
 reconstruction errors, and the negative ELBO is::
@@ -37,7 +39,8 @@ replaces ``beta * KL_z`` by ``gamma * |KL_z - C(t)|``, ``C`` growing linearly fr
 
 Defaults (chosen on full-circle rotated test objects, see ``tests/test_vae.py`` and
 ``benchmarks/rvae_speed.py``): Adam ``lr=1e-3`` (the anchors' 1e-4 leaves the angle
-unused), batch 32, K = 16 hypotheses, MLP encoder/decoder 2 x 128 tanh, resample decoder
+unused), batch 32, K = 16 hypotheses of which the 2 best-ranked are decoded with gradient
+(JRVAE: 4), MLP encoder/decoder 2 x 128 tanh, resample decoder
 on a canvas large enough for every rotation (no empty corners), images larger than 32
 pixels area-averaged to 32 for the encoder only.
 """
@@ -500,7 +503,7 @@ class RVAE(_VAEFamily):
     ``RVAE(image_shape, latent_dim=2, *, translation=True, scale=False, condition_dim=0,
     encoder="mlp", decoder="resample", hidden=(128, 128), pose="enumerate", n_rotations=16,
     symmetry=1, angle_prior=0.1, translation_prior=0.1, scale_prior=0.1, encoder_size=32,
-    top_hypotheses=4, beta=1.0, capacity=None, seed=0, device="auto")``
+    top_hypotheses=2, beta=1.0, capacity=None, seed=0, device="auto")``
 
     - ``n_rotations``: K angle hypotheses enumerated exactly (``pose="enumerate"``);
       ``pose="regress"`` regresses the angle directly (the anchors' design, for comparison).
@@ -511,20 +514,26 @@ class RVAE(_VAEFamily):
       (the mean is free); offsets have a ``N(0, (translation_prior * max(H, W) / 2)^2)``
       prior in pixels; scale is ``exp(scale_prior * s)`` with ``s ~ N(0, 1)``.
     - ``encoder_size``: images larger than this (pixels per side) are area-averaged down to it
-      before encoding (the decoder still works at full size), which keeps the K-copy encoder
-      fast on large patches.
-    - ``top_hypotheses``: training scores every (class, angle) hypothesis without gradient
-      and decodes only this many most probable ones per image with gradient (they carry
-      nearly all the posterior mass; about twice faster than all 16, same accuracy in our
-      tests). ``encode`` always scores every hypothesis exactly.
+      before encoding (the decoder still works at full size).
+    - ``encoder="mlp"`` (default) evaluates the MLP on all K turned copies in about one pass:
+      its first layer reads the polar-Fourier coefficients of the input's disk and is
+      rotation-equivariant by construction (``helpers.models.polar``); the pose heads read
+      each copy's features, the content latents their mean over the copies (invariant).
+      ``encoder="conv"`` runs a small CNN on each explicit copy.
+    - ``top_hypotheses``: training ranks every angle hypothesis without gradient (on 2x-binned
+      images) and decodes only this many most probable ones per image with gradient (2 by
+      default for RVAE: the most probable hypothesis at full resolution was among the 2
+      best-ranked for every test image; JRVAE keeps 4 of its class x angle hypotheses).
+      ``encode`` always scores every hypothesis exactly.
     """
 
     _rotation = True
 
     def __init__(self, image_shape, latent_dim: int = 2, *, translation: bool = True,
-                 **kwargs):
+                 top_hypotheses: int = 2, **kwargs):
         kwargs.pop("n_classes", None)
-        super().__init__(image_shape, latent_dim, translation=translation, **kwargs)
+        super().__init__(image_shape, latent_dim, translation=translation,
+                         top_hypotheses=top_hypotheses, **kwargs)
 
 
 class JRVAE(_VAEFamily):
