@@ -6,8 +6,9 @@ circle, shifted by up to 2 pixels, with a known shape factor (``helpers.simulate
 Models, each trained in its own process (so peak memory is its own):
 
 - ``vae``: a plain VAE (no pose), the speed reference;
-- ``rvae-resample``: RVAE, default design (K=16 rotated copies, exact posterior over the
-  angle hypotheses, resample decoder);
+- ``rvae-resample``: RVAE, default design (K=16 angle hypotheses, all seen by the encoder in
+  one pass through its polar-Fourier first layer; exact posterior over the hypotheses, the 2
+  most probable decoded with gradient; resample decoder);
 - ``rvae-coordinate``: the same RVAE with the anchors' coordinate (spatial) decoder;
 - ``anchors-coordinate``: the anchors' whole design: coordinate decoder and an angle
   regressed by the encoder (``pose="regress"``).
