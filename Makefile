@@ -38,6 +38,7 @@ baseline: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/rvae_speed.py
+	$(PY) benchmarks/rvae_step_costs.py
 	$(PY) benchmarks/segmentation_noise.py
 
 clean:
