@@ -73,7 +73,9 @@ class PolarMLPEncoder(nn.Module):
     once, from the polar-Fourier coefficients of the input's disk
     (``polar.EquivariantDense``). Those per-copy features feed the pose heads; their mean
     over the copies (invariant to the turns) runs through the remaining dense layers for the
-    content latents.
+    content latents. (Their maximum learnt the test objects' shape factor faster, latent r
+    0.96-0.99 against 0.92-0.94 after 2 epochs on seeds 0-3, but woke a second weak latent,
+    0.29 nats, at notebook 04's 12 px window, where the expected result is a single one.)
 
     ``forward(coeffs (N, R, 2, F))`` returns ``(per_copy (K, N, hidden[0]), pooled (N,
     hidden[-1]))``; ``copy_features`` and ``out_features`` are their widths.
