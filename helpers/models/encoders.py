@@ -1,7 +1,8 @@
 """Encoder trunks of the VAE family: images ``(N, 1, H, W)`` -> features ``(N, F)``.
 
-The invariant models apply one trunk to K rotated copies of each input (see ``vae.py``); the
-heads that turn features into latents live in the model, so a trunk knows nothing of pose.
+The invariant models apply one trunk to K rotated copies of each input (see ``vae.py``);
+``PolarMLPEncoder`` does so without building the copies. The heads that turn features into
+latents live in the model, so a trunk knows nothing of pose.
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from .polar import EquivariantDense, PolarFourier
 __all__ = ["MLPEncoder", "ConvEncoder", "PolarMLPEncoder", "make_encoder"]
 
 
+def _dense_tanh(width: int, hidden: tuple[int, ...]) -> list[nn.Module]:
+    """Dense layers of the given widths from ``width`` inputs, each followed by tanh."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.Tanh()]
+        width = h
+    return layers
+
+
 class MLPEncoder(nn.Module):
     """Flatten, then ``len(hidden)`` dense layers with tanh (the anchors' 2 x 128 tanh).
 
@@ -22,13 +32,8 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, in_shape: tuple[int, int], hidden: tuple[int, ...] = (128, 128)):
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_shape[0] * in_shape[1]
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.Tanh()]
-            width = h
-        self.net = nn.Sequential(*layers)
-        self.out_features = width
+        self.net = nn.Sequential(nn.Flatten(), *_dense_tanh(in_shape[0] * in_shape[1], hidden))
+        self.out_features = hidden[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -54,13 +59,9 @@ class ConvEncoder(nn.Module):
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.SiLU()]
             c_in, h, w = c, (h + 1) // 2, (w + 1) // 2
-        layers.append(nn.Flatten())
-        width = c_in * h * w
-        for hdim in hidden:
-            layers += [nn.Linear(width, hdim), nn.Tanh()]
-            width = hdim
+        layers += [nn.Flatten(), *_dense_tanh(c_in * h * w, hidden)]
         self.net = nn.Sequential(*layers)
-        self.out_features = width
+        self.out_features = hidden[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -85,10 +86,7 @@ class PolarMLPEncoder(nn.Module):
                  hidden: tuple[int, ...] = (128, 128)):
         super().__init__()
         self.first = EquivariantDense(polar, angles, hidden[0])
-        layers: list[nn.Module] = []
-        for a, b in zip(hidden[:-1], hidden[1:]):
-            layers += [nn.Linear(a, b), nn.Tanh()]
-        self.rest = nn.Sequential(*layers)
+        self.rest = nn.Sequential(*_dense_tanh(hidden[0], hidden[1:]))
         self.copy_features = hidden[0]
         self.out_features = hidden[-1]
 

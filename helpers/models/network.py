@@ -118,8 +118,9 @@ class InvariantNet(nn.Module):
         dec_in = self.d + self.n_classes + self.cdim
         self.decoder = make_decoder(cfg["decoder"], (h, w), dec_in, tuple(cfg["hidden"]), canvas)
         self.refine = 1.5 * period / (2 * self.k)  # half a bin, with some overlap
-        self.register_buffer("mask", disk_mask(self.enc_shape) if self.enumerate
-                             else torch.ones(self.enc_shape))
+        if not self.polar_trunk:  # the polar samples cover the disk by construction
+            self.register_buffer("mask", disk_mask(self.enc_shape) if self.enumerate
+                                 else torch.ones(self.enc_shape))
         if self.enumerate and not self.polar_trunk:
             # fixed sampling grid of the K copies turned by -hyp (not saved: rebuilt here)
             theta = pose_matrices(self.enc_shape, self.enc_shape, -self.hyp.view(1, -1))[0]

@@ -150,6 +150,8 @@ class _VAEFamily(Estimator):
         if int(top_hypotheses) < 1:
             raise ValueError(f"top_hypotheses must be >= 1, got {top_hypotheses}")
         hidden = [int(v) for v in hidden]
+        if not hidden or min(hidden) < 1:
+            raise ValueError(f"hidden must be one or more positive layer widths, got {hidden}")
         super().__init__(
             seed=seed, device=device, image_shape=list(image_shape), latent_dim=int(latent_dim),
             translation=bool(translation), scale=bool(scale), n_classes=int(n_classes),
