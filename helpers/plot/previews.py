@@ -27,6 +27,19 @@ def _pick(n: int, frames) -> list[int]:
     return [f % n for f in frames]
 
 
+def _image_panel(fig, ax, image, label: str, unit: str = "px", pixel_size=None, **imshow_kw):
+    """Show ``image`` on ``ax`` with a colour bar labelled ``label`` and axes in ``unit``;
+    with ``pixel_size`` (``unit`` per pixel) the axes span the field of view."""
+    if pixel_size is not None:
+        h, w = image.shape
+        imshow_kw["extent"] = (0, w * pixel_size, h * pixel_size, 0)
+    im = ax.imshow(image, **imshow_kw)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    ax.set_xlabel(f"x ({unit})")
+    ax.set_ylabel(f"y ({unit})")
+    return im
+
+
 def _figure(n_panels: int, extra: int = 0, height: float = 3.6):
     import matplotlib.pyplot as plt
 
@@ -53,10 +66,8 @@ def preview_graphene(movie, frames=None, show_atoms: bool = True):
     idx = _pick(len(movie.frames), frames)
     fig, axes = _figure(len(idx), extra=1)
     ps = movie.pixel_size
-    h, w = movie.frames.shape[1:]
     for ax, t in zip(axes, idx):
-        im = ax.imshow(movie.frames[t], cmap="gray", extent=(0, w * ps, h * ps, 0))
-        fig.colorbar(im, ax=ax, shrink=0.8, label="HAADF counts")
+        _image_panel(fig, ax, movie.frames[t], "HAADF counts", "Å", ps, cmap="gray")
         if show_atoms:
             atoms, sub = movie.atoms[t], movie.sublattice[t]
             y, x = atoms[:, 0] * ps, atoms[:, 1] * ps
@@ -70,8 +81,6 @@ def preview_graphene(movie, frames=None, show_atoms: bool = True):
             if t == idx[-1]:
                 fig.colorbar(sc, ax=ax, shrink=0.8, label="true local order")
         ax.set_title(f"frame {t}")
-        ax.set_xlabel("x (Å)")
-        ax.set_ylabel("y (Å)")
     ax = axes[-1]
     t = np.arange(len(movie.frames))
     ax.plot(t, movie.disordered_fraction, "o-", ms=3, label="disordered fraction")
@@ -101,8 +110,7 @@ def preview_protein(movie, frames=None, show_particles: bool = True):
     h, w = movie.frames.shape[1:]
     half = 0.5 * movie.params.get("rod_length", 10.0)
     for ax, t in zip(axes, idx):
-        im = ax.imshow(movie.frames[t], cmap="afmhot", extent=(0, w * ps, h * ps, 0))
-        fig.colorbar(im, ax=ax, shrink=0.8, label="height (nm)")
+        _image_panel(fig, ax, movie.frames[t], "height (nm)", "nm", ps, cmap="afmhot")
         if show_particles:
             c = movie.centres[t] * ps
             th = movie.orientations[t]
@@ -112,8 +120,6 @@ def preview_protein(movie, frames=None, show_particles: bool = True):
         ax.set_xlim(0, w * ps)
         ax.set_ylim(h * ps, 0)
         ax.set_title(f"frame {t}")
-        ax.set_xlabel("x (nm)")
-        ax.set_ylabel("y (nm)")
     ax = axes[-1]
     ax.plot(np.arange(len(movie.frames)), movie.order, "o-", ms=3)
     ax.set_xlabel("frame")
@@ -150,17 +156,13 @@ def preview_switching(data, frames=None, show_walls: bool = True):
     lim = float(np.abs(signal).max())
     for k, t in enumerate(idx):
         ax = axes[0, k]
-        im = ax.imshow(signal[t], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        _image_panel(fig, ax, signal[t], "PFM A·cos(φ) (a.u.)", cmap="RdBu_r", vmin=-lim,
+                     vmax=lim)
         if show_walls:
             _wall_overlay(ax, data.walls[t])
-        fig.colorbar(im, ax=ax, shrink=0.8, label="PFM A·cos(φ) (a.u.)")
         ax.set_title(f"frame {t}, E = {data.field[t]:.2f}")
-        ax = axes[1, k]
-        im = ax.imshow(data.switched_fraction[t], cmap="viridis", vmin=0, vmax=1)
-        fig.colorbar(im, ax=ax, shrink=0.8, label="true local switched fraction")
-        for a in axes[:, k]:
-            a.set_xlabel("x (px)")
-            a.set_ylabel("y (px)")
+        _image_panel(fig, axes[1, k], data.switched_fraction[t], "true local switched fraction",
+                     cmap="viridis", vmin=0, vmax=1)
     ax = axes[0, -1]
     t = np.arange(len(data.amplitude))
     ax.plot(t, data.field, "o-", ms=3)
@@ -197,21 +199,15 @@ def preview_hysteresis(data, sites=None, show_walls: bool = True):
     if ((sites < 0) | (sites >= np.array([h, w]))).any():
         raise ValueError(f"sites must lie inside the {h}x{w} map, got {sites.tolist()}")
     ax = axes[0]
-    im = ax.imshow(data.image, cmap="RdBu_r")
+    _image_panel(fig, ax, data.image, "piezoresponse (a.u.)", "site", cmap="RdBu_r")
     if show_walls:
         _wall_overlay(ax, data.walls)
-    fig.colorbar(im, ax=ax, shrink=0.8, label="piezoresponse (a.u.)")
     colors = [f"C{k}" for k in range(len(sites))]
     ax.scatter(sites[:, 1], sites[:, 0], c=colors, s=40, marker="x")
     ax.set_title("domain image and true walls")
-    ax.set_xlabel("x (site)")
-    ax.set_ylabel("y (site)")
-    ax = axes[1]
-    im = ax.imshow(data.imprint, cmap="PuOr")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="true defect bias field (reduced units)")
-    ax.set_title("hidden defect field")
-    ax.set_xlabel("x (site)")
-    ax.set_ylabel("y (site)")
+    _image_panel(fig, axes[1], data.imprint, "true defect bias field (reduced units)", "site",
+                 cmap="PuOr")
+    axes[1].set_title("hidden defect field")
     ax = axes[2]
     for (r, c), col in zip(sites, colors):
         ax.plot(data.voltage, data.loops[r, c], "-", color=col, label=f"({r}, {c})")
@@ -241,13 +237,11 @@ def preview_temperature_series(data, temperatures=None, show_walls: bool = True)
     fig, axes = _figure(len(idx), extra=1)
     lim = float(np.abs(data.images).max())
     for ax, k in zip(axes, idx):
-        im = ax.imshow(data.images[k], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        _image_panel(fig, ax, data.images[k], "projected polarisation (a.u.)", cmap="RdBu_r",
+                     vmin=-lim, vmax=lim)
         if show_walls:
             _wall_overlay(ax, data.walls[k])
-        fig.colorbar(im, ax=ax, shrink=0.8, label="projected polarisation (a.u.)")
         ax.set_title(f"T = {temps[k]:.0f} K")
-        ax.set_xlabel("x (px)")
-        ax.set_ylabel("y (px)")
     ax = axes[-1]
     ax.plot(temps, data.mean_abs_p, "o-", ms=4)
     ax.axvline(data.tc, color="r", ls="--", label=f"true Tc = {data.tc:.0f} K")
