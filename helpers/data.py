@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from ._io import atomic_path
+
 __all__ = [
     "DataUnavailableError",
     "ChecksumError",
@@ -182,10 +184,7 @@ def _fetch_file(spec: dict, cache: Path, offline: bool) -> Path:
             f"{spec['name']} is not in the cache and downloads are off (offline). Place it by "
             f"hand at {target} (source: {_where_from(spec)}) and run again."
         )
-    fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{spec['name']}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target, suffix=".part") as tmp:
         try:
             if "package" in spec:
                 _download_from_package(spec, tmp)
@@ -203,10 +202,6 @@ def _fetch_file(spec: dict, cache: Path, offline: bool) -> Path:
                 f"(its sha256 is {sha256_of(tmp)}); add it to data_manifest.json once trusted.",
                 stacklevel=3,
             )
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target
 
 
@@ -275,14 +270,8 @@ def _pickled_to_npz(path: Path) -> dict[str, np.ndarray]:
             obj = obj.item()
         arrays = ({str(k): np.asarray(v) for k, v in obj.items()} if isinstance(obj, dict)
                   else {"array": np.asarray(obj)})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(fd)
-        try:
+        with atomic_path(converted, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
-            os.replace(tmp, converted)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     with np.load(converted, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 

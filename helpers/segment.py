@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import image_stack
+from ._io import atomic_path
 
 __all__ = [
     "UNet",
@@ -329,18 +329,9 @@ class UNet:
         """Write one file: the JSON config and the ``state_dict`` (atomic replace)."""
         import torch
 
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save({"config": json.dumps(self.config), "state_dict": state}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
     @classmethod
     def load(cls, path, device: str = "auto") -> UNet:

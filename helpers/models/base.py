@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import atomic_path
 from ..env import get_device
 
 __all__ = ["Estimator", "as_float_array", "check_finite_loss"]
@@ -46,21 +46,14 @@ class Estimator:
         import torch
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": CHECKPOINT_FORMAT,
             "class": type(self).__name__,
             "config": json.dumps(self.config),
             "state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return path
 
     @classmethod
