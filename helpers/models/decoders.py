@@ -2,9 +2,10 @@
 ``(B, K, H, W)``.
 
 - ``ResampleDecoder`` (the default): an MLP decodes one canonical image per sample on a
-  canvas large enough that rotation and shift never bring empty corners into view; the K
-  posed images are then made by differentiable bilinear resampling. Its cost per sample is
-  one MLP pass plus K cheap resamplings.
+  canvas large enough that rotation and shift never bring empty canvas into the compared
+  pixels (the whole square, or only its centred disk: ``canvas_shape``); the K posed images
+  are then made by differentiable bilinear resampling. Its cost per sample is one MLP pass
+  plus K cheap resamplings.
 - ``CoordinateDecoder`` (the anchors' "spatial" decoder, kept as the reference): every output
   pixel's rotated/shifted coordinate is embedded and added to an embedding of the latent, and
   an MLP maps the sum to that pixel's value. Its cost is pixels x K x hidden^2 per sample.
@@ -13,7 +14,8 @@ Both take poses as ``angle (B, K)`` radians, ``offset (B, K, 2)`` pixels (row, c
 ``scale (B, K)`` or None, with the suite's angle convention (see ``pose.py``); ``angle=None``
 means no pose at all (a plain VAE) and returns ``(B, 1, H, W)``. Decoding is split in two so
 that the pose-free part runs once per sample: ``state = prepare(z)`` (a tensor with the batch
-first: the canonical canvas, or the latent's embedding), then ``draw(state, pose)``.
+first: the canonical canvas, or the latent's embedding), then ``draw(state, pose)`` (whole
+images) or ``draw_points(state, points, pose)`` (chosen pixels, for the loss).
 """
 
 from __future__ import annotations
@@ -23,16 +25,19 @@ import math
 import torch
 from torch import nn
 
-from .pose import render, source_coordinates
+from .pose import render, render_points, source_coordinates
 
 __all__ = ["ResampleDecoder", "CoordinateDecoder", "make_decoder", "canvas_shape"]
 
 
-def canvas_shape(image_shape: tuple[int, int], margin: float) -> tuple[int, int]:
-    """Square canvas covering every rotation of an ``(H, W)`` image shifted by up to
-    ``margin`` pixels: side ``ceil(hypot(H, W) + 2 * margin)``, same parity as H."""
+def canvas_shape(image_shape: tuple[int, int], margin: float, disk: bool = False
+                 ) -> tuple[int, int]:
+    """Square canvas covering every rotation of an ``(H, W)`` image (``disk=True``: of its
+    largest centred disk) shifted by up to ``margin`` pixels: side ``ceil(hypot(H, W) + 2 *
+    margin)`` (disk: ``ceil(min(H, W) + 2 * margin)``), same parity as H."""
     h, w = image_shape
-    side = int(math.ceil(math.hypot(h, w) + 2 * margin))
+    extent = min(h, w) if disk else math.hypot(h, w)
+    side = int(math.ceil(extent + 2 * margin))
     if (side - h) % 2:
         side += 1
     return side, side
@@ -81,6 +86,11 @@ class ResampleDecoder(nn.Module):
             angle = canvas.new_zeros(canvas.shape[0], k)
         return render(canvas, self.image_shape, angle, offset, scale)
 
+    def draw_points(self, canvas, points, angle, offset=None, scale=None) -> torch.Tensor:
+        """``draw`` at the output pixels ``points`` ``(P, 2)`` (row, col from the image
+        centre) only: ``(B, K, P)``."""
+        return render_points(canvas, self.image_shape, points, angle, offset, scale)
+
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:
         return self.draw(self.prepare(z), angle, offset, scale)
 
@@ -112,11 +122,16 @@ class CoordinateDecoder(nn.Module):
         if angle is None:
             k = 1 if offset is None else offset.shape[1]
             angle = emb.new_zeros(b, k)
+        return self.draw_points(emb, None, angle, offset, scale).view(b, -1, *self.image_shape)
+
+    def draw_points(self, emb, points, angle, offset=None, scale=None) -> torch.Tensor:
+        """The pixel MLP at the output pixels ``points`` ``(P, 2)`` (row, col from the image
+        centre; None: all of them, row-major): ``(B, K, P)``."""
+        b = emb.shape[0]
         # posed pixel coordinates (B, K, P, 2), the image spanning [-1, 1]
-        src = source_coordinates(self.image_shape, angle, offset, scale) / self.half_size
-        hid = torch.tanh(self.coord(src) + emb.view(b, 1, 1, -1))
-        out = self.net(hid)  # (B, K, P, 1)
-        return out.view(b, angle.shape[1], *self.image_shape)
+        src = source_coordinates(self.image_shape, angle, offset, scale, points=points)
+        hid = torch.tanh(self.coord(src / self.half_size) + emb.view(b, 1, 1, -1))
+        return self.net(hid).squeeze(-1)  # (B, K, P)
 
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:
         return self.draw(self.prepare(z), angle, offset, scale)

@@ -19,6 +19,8 @@ __all__ = [
     "source_coordinates",
     "pose_matrices",
     "render",
+    "render_points",
+    "disk_points",
     "rotate_images",
     "rotate_vectors",
     "disk_mask",
@@ -40,15 +42,19 @@ def source_coordinates(
     offset: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
     pixel_size: float = 1.0,
+    points: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Where each output pixel reads the canonical image, in canonical pixels.
 
     angle: ``(B, K)`` radians; offset: ``(B, K, 2)`` pixels (row, col) or None; scale:
     ``(B, K)`` (> 0) or None. ``pixel_size`` is the size of an output pixel in canonical
-    pixels (``> 1`` when the output grid is coarser). Returns ``(B, K, H*W, 2)`` (row, col)
-    relative to the canonical centre.
+    pixels (``> 1`` when the output grid is coarser). ``points`` ``(P, 2)``: output pixels
+    (row, col, relative to the output centre) to use instead of all ``H*W``. Returns
+    ``(B, K, P, 2)`` (row, col) relative to the canonical centre (``P = H*W`` by default).
     """
-    p = _centred_pixel_grid(out_shape, angle.device, angle.dtype) * pixel_size  # (P, 2)
+    if points is None:
+        points = _centred_pixel_grid(out_shape, angle.device, angle.dtype)
+    p = points * pixel_size  # (P, 2)
     p = p.view(1, 1, -1, 2)
     if offset is not None:
         p = p - offset.unsqueeze(2)
@@ -125,6 +131,44 @@ def render(
         canonical.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
     return out.view(b, k, h, w)
+
+
+def render_points(
+    canonical: torch.Tensor,
+    out_shape: tuple[int, int],
+    points: torch.Tensor,
+    angle: torch.Tensor,
+    offset: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``render`` evaluated at chosen output pixels only: ``(B, K, P)``.
+
+    points: ``(P, 2)`` output pixel centres (row, col) relative to the output centre (e.g.
+    from ``disk_points``); the other arguments as in ``render``. The training loss uses it to
+    compare only the pixels that every rotation keeps in view.
+    """
+    b, hc, wc = canonical.shape
+    k = angle.shape[1]
+    h, w = out_shape
+    theta = pose_matrices(out_shape, (hc, wc), angle, offset, scale)  # (B, K, 2, 3)
+    # affine_grid at the points: theta @ (x, y, 1) in normalised output coordinates
+    xy1 = F.pad(points.flip(1) * points.new_tensor([2.0 / w, 2.0 / h]), (0, 1), value=1.0)
+    grid = (theta @ xy1.T).transpose(-1, -2)  # (B, K, P, 2)
+    out = F.grid_sample(canonical.unsqueeze(1), grid.reshape(b, k * points.shape[0], 1, 2),
+                        mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.view(b, k, -1)
+
+
+def disk_points(shape: tuple[int, int], device=None):
+    """The pixels of an ``(H, W)`` grid inside its largest centred disk (``disk_mask > 0``).
+
+    Returns ``(index, weight, points)``: ``(P,)`` flat pixel indices, ``(P,)`` the mask's
+    value there (1 inside, less on the 1-pixel soft edge) and ``(P, 2)`` pixel centres (row,
+    col) relative to the image centre.
+    """
+    mask = disk_mask(shape, device).reshape(-1)
+    index = torch.nonzero(mask > 0).reshape(-1)
+    return index, mask[index], _centred_pixel_grid(shape, device)[index]
 
 
 def rotate_vectors(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
