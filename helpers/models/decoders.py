@@ -89,7 +89,7 @@ class ResampleDecoder(nn.Module):
     def draw_points(self, canvas, points, angle, offset=None, scale=None) -> torch.Tensor:
         """``draw`` at the output pixels ``points`` ``(P, 2)`` (row, col from the image
         centre) only: ``(B, K, P)``."""
-        return render_points(canvas, self.image_shape, points, angle, offset, scale)
+        return render_points(canvas, points, angle, offset, scale)
 
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:
         return self.draw(self.prepare(z), angle, offset, scale)

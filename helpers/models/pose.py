@@ -86,21 +86,17 @@ def pose_matrices(
     h, w = out_shape
     hc, wc = in_shape
     cos, sin = torch.cos(angle), torch.sin(angle)
-    inv = 1.0 if scale is None else 1.0 / scale
-    # pixels -> pixels linear part (x, y), with the output/input normalisations folded in
-    a11 = cos * inv * (w / wc)
-    a12 = -sin * inv * (h / wc)
-    a21 = sin * inv * (w / hc)
-    a22 = cos * inv * (h / hc)
+    if scale is not None:
+        cos, sin = cos / scale, sin / scale
+    # R = [[cos, -sin], [sin, cos]] on (x, y) = (col, row) pixels, i.e. R(-angle) on screen
+    rot = torch.stack([cos, -sin, sin, cos], dim=-1).view(*angle.shape, 2, 2)
+    # pixels -> pixels linear part with the output/input normalisations folded in
+    lin = rot * rot.new_tensor([[w / wc, h / wc], [w / hc, h / hc]])
     if offset is None:
-        t1 = t2 = torch.zeros_like(angle)
-    else:
-        orow, ocol = offset[..., 0], offset[..., 1]
-        t1 = -(cos * ocol - sin * orow) * inv * (2.0 / wc)
-        t2 = -(sin * ocol + cos * orow) * inv * (2.0 / hc)
-    row1 = torch.stack([a11, a12, t1], dim=-1)
-    row2 = torch.stack([a21, a22, t2], dim=-1)
-    return torch.stack([row1, row2], dim=-2)
+        t = rot.new_zeros(*angle.shape, 2, 1)
+    else:  # -R (offset_col, offset_row), normalised by the input size
+        t = (rot @ offset.flip(-1).unsqueeze(-1)) * rot.new_tensor([[-2.0 / wc], [-2.0 / hc]])
+    return torch.cat([lin, t], dim=-1)
 
 
 def render(
@@ -135,28 +131,29 @@ def render(
 
 def render_points(
     canonical: torch.Tensor,
-    out_shape: tuple[int, int],
     points: torch.Tensor,
     angle: torch.Tensor,
     offset: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``render`` evaluated at chosen output pixels only: ``(B, K, P)``.
+    """``render`` evaluated at chosen output pixels only: ``(B, K, P)`` (a transposed view).
 
     points: ``(P, 2)`` output pixel centres (row, col) relative to the output centre (e.g.
-    from ``disk_points``); the other arguments as in ``render``. The training loss uses it to
-    compare only the pixels that every rotation keeps in view.
+    from ``disk_points``), in the units of ``offset``; the other arguments as in
+    ``render``. The training loss uses it to compare only the pixels that every rotation
+    keeps in view.
     """
     b, hc, wc = canonical.shape
     k = angle.shape[1]
-    h, w = out_shape
-    theta = pose_matrices(out_shape, (hc, wc), angle, offset, scale)  # (B, K, 2, 3)
-    # affine_grid at the points: theta @ (x, y, 1) in normalised output coordinates
-    xy1 = F.pad(points.flip(1) * points.new_tensor([2.0 / w, 2.0 / h]), (0, 1), value=1.0)
-    grid = (theta @ xy1.T).transpose(-1, -2)  # (B, K, P, 2)
-    out = F.grid_sample(canonical.unsqueeze(1), grid.reshape(b, k * points.shape[0], 1, 2),
-                        mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.view(b, k, -1)
+    # affine_grid at the points, from output pixels (an output "2 pixels wide" makes
+    # pose_matrices' normalised output units pixels): theta @ (col, row, 1)
+    theta = pose_matrices((2, 2), (hc, wc), angle, offset, scale)  # (B, K, 2, 3)
+    xy1 = F.pad(points.flip(1), (0, 1), value=1.0)  # (P, 3)
+    # one product, laid out (B, P, K, 2) as grid_sample reads it (no transposing copy)
+    grid = xy1 @ theta.permute(0, 3, 1, 2).reshape(b, 3, 2 * k)
+    out = F.grid_sample(canonical.unsqueeze(1), grid.view(b, -1, k, 2), mode="bilinear",
+                        padding_mode="zeros", align_corners=False)  # (B, 1, P, K)
+    return out.view(b, -1, k).transpose(1, 2)  # a view
 
 
 def disk_points(shape: tuple[int, int], device=None):
