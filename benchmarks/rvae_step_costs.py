@@ -59,7 +59,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
 
     from helpers.models import RVAE, VAE
-    from helpers.models.pose import render
+    from helpers.models.pose import render_points
     from helpers.simulate.objects import rotated_objects
 
     data = rotated_objects(2000, size=28, max_shift=2.0, seed=0)
@@ -105,9 +105,11 @@ def main(argv=None):
     o = pose["offset"][:, :top].clone().requires_grad_()
     c = canvas.clone().requires_grad_()
 
+    target = x.reshape(batch, -1)[:, net.lik_index].unsqueeze(1)
+
     def render_top():
-        x_hat = render(c, (28, 28), a, o)
-        (0.5 * ((x_hat - x.unsqueeze(1)) ** 2).sum()).backward()
+        x_hat = render_points(c, net.lik_points, a, o)  # the compared (disk) pixels only
+        (0.5 * ((x_hat - target) ** 2 * net.lik_weight).sum()).backward()
 
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     for prm in net.parameters():
@@ -116,8 +118,10 @@ def main(argv=None):
         ("rvae part: encoder (polar trunk, heads), fwd + bwd", encoder),
         (f"rvae part: decoder output layer ({last.out_features} canvas pixels), fwd + bwd",
          canvas_layer),
-        (f"rvae part: ranking all {net.k} hypotheses (2x binned, no gradient)", ranking),
-        (f"rvae part: rendering the {top} decoded hypotheses + error, fwd + bwd", render_top),
+        (f"rvae part: ranking all {net.k} hypotheses (2x binned, {len(net.coarse_index)} "
+         "pixels, no gradient)", ranking),
+        (f"rvae part: rendering the {top} decoded hypotheses ({len(net.lik_index)} pixels) + "
+         "error, fwd + bwd", render_top),
         ("rvae part: Adam step", opt.step),
     ]
     for label, fn in parts:
