@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from helpers.models import JRVAE, RVAE, VAE, Encoding
+from helpers.models.decoders import CoordinateDecoder
 from helpers.models.metrics import (
     angle_error,
     angle_leak,
     circular_correlation,
     hungarian_accuracy,
 )
-from helpers.models.pose import render, rotate_images, rotate_vectors
+from helpers.models.pose import pixel_points, render, render_points, rotate_images, rotate_vectors
 from helpers.simulate.objects import card_glyphs, rotated_objects
 
 SHAPE = (28, 28)
@@ -53,6 +54,26 @@ def test_render_from_a_larger_canvas_fills_the_corners():
     assert out.shape == (1, 1, 28, 28) and float(out.min()) > 0.99
     small_canvas = render(torch.ones(1, 28, 28), (28, 28), torch.tensor([[math.pi / 4]]))
     assert float(small_canvas.min()) < 0.5  # the corners a same-size image cannot fill
+
+
+@pytest.mark.parametrize("k", [1, 16])  # both ways render_points lays out its grid
+def test_render_points_equals_render_at_the_disk_pixels(k):
+    gen = torch.Generator().manual_seed(0)
+    canvas = torch.randn(3, 34, 34, generator=gen)
+    angle = torch.rand(3, k, generator=gen) * 2 * math.pi
+    offset = 2 * torch.randn(3, k, 2, generator=gen)
+    scale = 0.8 + 0.4 * torch.rand(3, k, generator=gen)
+    index, weight, points = pixel_points(SHAPE)
+    assert 600 < len(index) < 28 * 28 and float(weight.min()) > 0 and float(weight.max()) == 1
+    full = render(canvas, SHAPE, angle, offset, scale).reshape(3, k, -1)[..., index]
+    torch.testing.assert_close(render_points(canvas, points, angle, offset, scale), full,
+                               atol=1e-4, rtol=0)
+    # the coordinate decoder reads the same pixel convention
+    dec = CoordinateDecoder(SHAPE, in_dim=2)
+    emb = dec.prepare(torch.randn(3, 2, generator=gen))
+    with torch.no_grad():
+        whole = dec.draw(emb, angle, offset, scale).reshape(3, k, -1)[..., index]
+        torch.testing.assert_close(dec.draw_points(emb, points, angle, offset, scale), whole)
 
 
 def test_circular_correlation_is_signed_offset_free_and_symmetry_aware():

@@ -44,7 +44,7 @@ from torch import nn
 from .decoders import canvas_shape, make_decoder
 from .encoders import PolarMLPEncoder, make_encoder
 from .polar import PolarFourier
-from .pose import disk_mask, disk_points, pose_matrices, render_points, rotate_vectors
+from .pose import disk_mask, pixel_points, pose_matrices, render_points, rotate_vectors
 
 __all__ = ["InvariantNet"]
 
@@ -169,16 +169,10 @@ class InvariantNet(nn.Module):
         """Buffers ``{name}_index`` (flat indices), ``{name}_weight`` (soft disk edge, or
         None) and ``{name}_points`` (row, col from the centre) of the pixels the likelihood
         compares on an ``(H, W)`` grid: the centred disk (``self.disk``) or all of them."""
-        index, weight, points = disk_points(shape)
-        if not self.disk:
-            index = torch.arange(shape[0] * shape[1])
-            points = torch.stack(torch.meshgrid(
-                torch.arange(shape[0]) - (shape[0] - 1) / 2,
-                torch.arange(shape[1]) - (shape[1] - 1) / 2, indexing="ij"), -1).reshape(-1, 2)
-            weight = None
+        index, weight, points = pixel_points(shape, self.disk)
         self.register_buffer(f"{name}_index", index, persistent=False)
         self.register_buffer(f"{name}_weight", weight, persistent=False)
-        self.register_buffer(f"{name}_points", points.float(), persistent=False)
+        self.register_buffer(f"{name}_points", points, persistent=False)
 
     # encoder -----------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, cond: torch.Tensor | None) -> dict:
@@ -334,12 +328,10 @@ class InvariantNet(nn.Module):
                                    if self.posed else None)
 
     def _draw(self, state, angle, offset, scale) -> torch.Tensor:
-        """Decoded hypotheses at the compared pixels: ``(B, K, P)`` (posed) or ``(B, 1,
-        H*W)``."""
+        """Decoded hypotheses at the compared pixels: ``(B, K, P)`` (posed; ``angle`` is then
+        always given, ``_sample`` sets zeros without rotation) or ``(B, 1, H*W)``."""
         if not self.posed:
             return self.decoder.draw(state).flatten(2)
-        if angle is None:
-            angle = state.new_zeros(state.shape[0], 1 if offset is None else offset.shape[1])
         return self.decoder.draw_points(state, self.lik_points, angle, offset, scale)
 
     @staticmethod
@@ -366,8 +358,6 @@ class InvariantNet(nn.Module):
 
         x_low = F.avg_pool2d(x.unsqueeze(1), f).reshape(b, -1)[:, self.coarse_index]
         canvas_low = F.avg_pool2d(state.unsqueeze(1), f)[:, 0]
-        if a is None:
-            a = x.new_zeros(b, self.k)
         x_hat = render_points(canvas_low, self.coarse_points, rep(a),
                               None if o is None else rep(o) / f, rep(sc))
         err = self._squared_error(x_hat.reshape(b, c, self.k, -1), x_low, self.coarse_weight)

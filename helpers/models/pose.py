@@ -20,7 +20,7 @@ __all__ = [
     "pose_matrices",
     "render",
     "render_points",
-    "disk_points",
+    "pixel_points",
     "rotate_images",
     "rotate_vectors",
     "disk_mask",
@@ -41,21 +41,18 @@ def source_coordinates(
     angle: torch.Tensor,
     offset: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
-    pixel_size: float = 1.0,
     points: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Where each output pixel reads the canonical image, in canonical pixels.
 
     angle: ``(B, K)`` radians; offset: ``(B, K, 2)`` pixels (row, col) or None; scale:
-    ``(B, K)`` (> 0) or None. ``pixel_size`` is the size of an output pixel in canonical
-    pixels (``> 1`` when the output grid is coarser). ``points`` ``(P, 2)``: output pixels
-    (row, col, relative to the output centre) to use instead of all ``H*W``. Returns
+    ``(B, K)`` (> 0) or None. ``points`` ``(P, 2)``: output pixels (row, col, relative to
+    the output centre) to use instead of all ``H*W``. Returns
     ``(B, K, P, 2)`` (row, col) relative to the canonical centre (``P = H*W`` by default).
     """
     if points is None:
         points = _centred_pixel_grid(out_shape, angle.device, angle.dtype)
-    p = points * pixel_size  # (P, 2)
-    p = p.view(1, 1, -1, 2)
+    p = points.view(1, 1, -1, 2)
     if offset is not None:
         p = p - offset.unsqueeze(2)
     dr, dc = p[..., 0], p[..., 1]
@@ -139,7 +136,7 @@ def render_points(
     """``render`` evaluated at chosen output pixels only: ``(B, K, P)`` (a transposed view).
 
     points: ``(P, 2)`` output pixel centres (row, col) relative to the output centre (e.g.
-    from ``disk_points``), in the units of ``offset``; the other arguments as in
+    from ``pixel_points``), in the units of ``offset``; the other arguments as in
     ``render``. The training loss uses it to compare only the pixels that every rotation
     keeps in view.
     """
@@ -162,16 +159,20 @@ def render_points(
     return out.view(b, -1, k).transpose(1, 2)  # a view
 
 
-def disk_points(shape: tuple[int, int], device=None):
-    """The pixels of an ``(H, W)`` grid inside its largest centred disk (``disk_mask > 0``).
+def pixel_points(shape: tuple[int, int], disk: bool = True, device=None):
+    """The pixels of an ``(H, W)`` grid inside its largest centred disk (``disk_mask > 0``),
+    or all of them (``disk=False``, row-major).
 
     Returns ``(index, weight, points)``: ``(P,)`` flat pixel indices, ``(P,)`` the mask's
-    value there (1 inside, less on the 1-pixel soft edge) and ``(P, 2)`` pixel centres (row,
-    col) relative to the image centre.
+    value there (1 inside, less on the 1-pixel soft edge; None for all pixels) and ``(P, 2)``
+    pixel centres (row, col) relative to the image centre.
     """
+    points = _centred_pixel_grid(shape, device)
+    if not disk:
+        return torch.arange(len(points), device=device), None, points
     mask = disk_mask(shape, device).reshape(-1)
     index = torch.nonzero(mask > 0).reshape(-1)
-    return index, mask[index], _centred_pixel_grid(shape, device)[index]
+    return index, mask[index], points[index]
 
 
 def rotate_vectors(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
