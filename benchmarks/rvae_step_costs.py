@@ -33,6 +33,7 @@ def _trainer(model, X, batch):
     """A closure running one training step on the next batch of ``X`` (normalised)."""
     net = model.module
     net.train()
+    inputs = net.training_inputs(X)
     gen = torch.Generator().manual_seed(0)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     top = model.config["top_hypotheses"]
@@ -41,7 +42,8 @@ def _trainer(model, X, batch):
     def step():
         s = (state["i"] * batch) % (len(X) - batch)
         state["i"] += 1
-        loss, _ = net.loss(X[s:s + batch], None, gen, 1.0, None, top)
+        loss, _ = net.loss({k: v[s:s + batch] for k, v in inputs.items()}, None, gen, 1.0,
+                           None, top)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -59,7 +61,6 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
 
     from helpers.models import RVAE, VAE
-    from helpers.models.pose import render_points
     from helpers.simulate.objects import rotated_objects
 
     data = rotated_objects(2000, size=28, max_shift=2.0, seed=0)
@@ -77,45 +78,50 @@ def main(argv=None):
 
     m = models["rvae"]
     net = m.module
-    x = m._normalise(data.images[:batch])
+    inputs = net.training_inputs(m._normalise(data.images[:batch]))
     gen = torch.Generator().manual_seed(1)
 
     def noise(t):
         return torch.randn(t.shape, generator=gen)
 
     def encoder():
-        enc = net.encode(x, None)
+        enc = net.encode_input(inputs["input"], None)
         sum(v.sum() for v in enc.values()).backward()
 
-    enc = {k: v.detach() for k, v in net.encode(x, None).items()}
-    zin, pose, _ = net._sample(enc, None, noise)
+    enc = {k: v.detach() for k, v in net.encode_input(inputs["input"], None).items()}
+    zin, theta, _ = net._sample(enc, None, noise)
     canvas = net.decoder.prepare(zin.reshape(batch, -1)).detach()
     last = net.decoder.net[-1]
     hidden = torch.randn(batch, last.in_features)
+    pose_out = enc["pose_out"].clone().requires_grad_()
+    eps = noise(pose_out[..., : net.n_pose])
+
+    def pose():
+        th, kl = net.pose_sampler(pose_out, eps)
+        (th.sum() + kl.sum()).backward()
 
     def canvas_layer():
         last(hidden).sum().backward()
 
     def ranking():
         with torch.no_grad():
-            net._coarse_errors(x, canvas, pose)
+            net._coarse_errors(inputs, canvas, theta)
 
     top = m.config["top_hypotheses"]
-    a = pose["angle"][:, :top].clone().requires_grad_()
-    o = pose["offset"][:, :top].clone().requires_grad_()
+    th = theta[:, :top].clone().requires_grad_()
     c = canvas.clone().requires_grad_()
-
-    target = x.reshape(batch, -1)[:, net.lik_index].unsqueeze(1)
+    target = inputs["target"].unsqueeze(1)
 
     def render_top():
-        x_hat = render_points(c, net.lik_points, a, o)  # the compared (disk) pixels only
-        (0.5 * ((x_hat - target) ** 2 * net.lik_weight).sum()).backward()
+        x_hat = net.decoder.draw_points(c, net.lik_xy1, th)  # the compared (disk) pixels
+        (((x_hat - target) ** 2) * net.lik_half_weight).sum().backward()
 
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     for prm in net.parameters():
         prm.grad = torch.zeros_like(prm)
     parts = [
         ("rvae part: encoder (polar trunk, heads), fwd + bwd", encoder),
+        (f"rvae part: pose matrices and KL of all {net.k} hypotheses, fwd + bwd", pose),
         (f"rvae part: decoder output layer ({last.out_features} canvas pixels), fwd + bwd",
          canvas_layer),
         (f"rvae part: ranking all {net.k} hypotheses (2x binned, {len(net.coarse_index)} "

@@ -34,7 +34,7 @@ def test_equivariant_dense_is_a_dense_layer_on_each_turned_copy():
     angles = torch.arange(8) * (2 * math.pi / 8)
     layer = EquivariantDense(pf, angles, 5)
     x = torch.as_tensor(_images())
-    y = layer(pf(x))  # (K, B, 5)
+    y = layer(layer.data_rows(pf(x)))  # (K, B, 5)
     r = pf.n_rings
     u = torch.complex(layer.weight[:, :r], layer.weight[:, r:]).permute(2, 1, 0).detach()
     v = torch.fft.irfft(torch.conj(u), n=t, dim=-1)  # the layer's weights on polar samples
@@ -51,8 +51,9 @@ def test_trunk_content_features_ignore_a_turn_and_pose_features_follow_it():
     angles = torch.arange(16) * (2 * math.pi / 16)
     trunk = PolarMLPEncoder(pf, angles, (32, 16))
     x = _images()
-    per_a, pooled_a = trunk(pf(torch.as_tensor(x)))
-    per_b, pooled_b = trunk(pf(torch.as_tensor(np.ascontiguousarray(np.rot90(x, 1, (1, 2))))))
+    per_a, pooled_a = trunk(trunk.first.data_rows(pf(torch.as_tensor(x))))
+    turned = torch.as_tensor(np.ascontiguousarray(np.rot90(x, 1, (1, 2))))
+    per_b, pooled_b = trunk(trunk.first.data_rows(pf(turned)))
     assert torch.allclose(pooled_a, pooled_b, atol=1e-4)
     # the copy of the turned image at hypothesis k + 4 (k + 90 degrees) is copy k of the original
     assert torch.allclose(per_b.roll(-4, dims=0), per_a, atol=1e-4)

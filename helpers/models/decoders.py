@@ -15,7 +15,10 @@ Both take poses as ``angle (B, K)`` radians, ``offset (B, K, 2)`` pixels (row, c
 means no pose at all (a plain VAE) and returns ``(B, 1, H, W)``. Decoding is split in two so
 that the pose-free part runs once per sample: ``state = prepare(z)`` (a tensor with the batch
 first: the canonical canvas, or the latent's embedding), then ``draw(state, pose)`` (whole
-images) or ``draw_points(state, points, pose)`` (chosen pixels, for the loss).
+images) or ``draw_points(state, xy1, theta)`` (chosen pixels, for the loss), with the
+poses given as ``theta = pose_matrices(angle, offset, scale)`` ``(K, B, 2, 3)``: where each
+output pixel reads the canonical image, in normalised units (``pose.point_grid``), built
+once per batch for all hypotheses.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import math
 import torch
 from torch import nn
 
-from .pose import render, render_points, source_coordinates
+from . import pose
+from .pose import homogeneous, pixel_points, point_grid, render, sample_points
 
 __all__ = ["ResampleDecoder", "CoordinateDecoder", "make_decoder", "canvas_shape"]
 
@@ -86,10 +90,17 @@ class ResampleDecoder(nn.Module):
             angle = canvas.new_zeros(canvas.shape[0], k)
         return render(canvas, self.image_shape, angle, offset, scale)
 
-    def draw_points(self, canvas, points, angle, offset=None, scale=None) -> torch.Tensor:
-        """``draw`` at the output pixels ``points`` ``(P, 2)`` (row, col from the image
-        centre) only: ``(B, K, P)``."""
-        return render_points(canvas, points, angle, offset, scale)
+    def pose_matrices(self, angle, offset=None, scale=None) -> torch.Tensor:
+        """Poses ``angle`` ``(B, K)``, ``offset`` ``(B, K, 2)``, ``scale`` ``(B, K)`` as the
+        ``(K, B, 2, 3)`` matrices (hypothesis first) ``draw_points`` takes
+        (``pose.point_grid``)."""
+        return pose.pose_matrices((2, 2), self.canvas, angle, offset, scale).transpose(0, 1)
+
+    def draw_points(self, canvas, xy1, theta) -> torch.Tensor:
+        """``draw`` at the output pixels ``xy1`` ``(P, 3)`` (``pose.homogeneous`` of (row,
+        col) from the image centre) only, at the poses ``theta`` ``(K, B, 2, 3)``:
+        ``(B, K, P)``."""
+        return sample_points(canvas, xy1, theta)
 
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:
         return self.draw(self.prepare(z), angle, offset, scale)
@@ -109,12 +120,18 @@ class CoordinateDecoder(nn.Module):
         self.coord = nn.Linear(2, hidden)
         self.latent = nn.Linear(in_dim, hidden, bias=False)
         self.net = _mlp([hidden] * n_layers + [1])
-        h, w = self.image_shape
-        self.register_buffer("half_size", torch.tensor([h / 2.0, w / 2.0]), persistent=False)
+        self.register_buffer("pixels", homogeneous(pixel_points(self.image_shape, disk=False)[2]),
+                             persistent=False)  # (H*W, 3) row-major
 
     def prepare(self, z: torch.Tensor) -> torch.Tensor:
         """The latent's embedding ``(B, hidden)``."""
         return self.latent(z)
+
+    def pose_matrices(self, angle, offset=None, scale=None) -> torch.Tensor:
+        """Poses as the ``(K, B, 2, 3)`` matrices ``draw_points`` takes (see
+        ``ResampleDecoder.pose_matrices``)."""
+        return pose.pose_matrices((2, 2), self.image_shape, angle, offset,
+                                  scale).transpose(0, 1)
 
     def draw(self, emb, angle=None, offset=None, scale=None) -> torch.Tensor:
         """Evaluate the pixel MLP at every posed coordinate: ``(B, K, H, W)``."""
@@ -122,15 +139,17 @@ class CoordinateDecoder(nn.Module):
         if angle is None:
             k = 1 if offset is None else offset.shape[1]
             angle = emb.new_zeros(b, k)
-        return self.draw_points(emb, None, angle, offset, scale).view(b, -1, *self.image_shape)
+        theta = self.pose_matrices(angle, offset, scale)
+        return self.draw_points(emb, self.pixels, theta).reshape(b, -1, *self.image_shape)
 
-    def draw_points(self, emb, points, angle, offset=None, scale=None) -> torch.Tensor:
-        """The pixel MLP at the output pixels ``points`` ``(P, 2)`` (row, col from the image
-        centre; None: all of them, row-major): ``(B, K, P)``."""
+    def draw_points(self, emb, xy1, theta) -> torch.Tensor:
+        """The pixel MLP at the output pixels ``xy1`` ``(P, 3)`` (``pose.homogeneous`` of
+        (row, col) from the image centre) at the poses ``theta`` ``(K, B, 2, 3)``:
+        ``(B, K, P)``."""
         b = emb.shape[0]
-        # posed pixel coordinates (B, K, P, 2), the image spanning [-1, 1]
-        src = source_coordinates(self.image_shape, angle, offset, scale, points=points)
-        hid = torch.tanh(self.coord(src / self.half_size) + emb.view(b, 1, 1, -1))
+        # posed pixel coordinates (B, K, P, 2) as (row, col), the image spanning [-1, 1]
+        src = point_grid(xy1, theta).flip(-1)
+        hid = torch.tanh(self.coord(src) + emb.view(b, 1, 1, -1))
         return self.net(hid).squeeze(-1)  # (B, K, P)
 
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:

@@ -44,7 +44,15 @@ from torch import nn
 from .decoders import canvas_shape, make_decoder
 from .encoders import PolarMLPEncoder, make_encoder
 from .polar import PolarFourier
-from .pose import disk_mask, pixel_points, pose_matrices, render_points, rotate_vectors
+from .pose import (
+    disk_mask,
+    homogeneous,
+    pixel_points,
+    pose_matrices,
+    rotate_vectors,
+    sample_points,
+)
+from .pose_sample import PoseSampler
 
 __all__ = ["InvariantNet"]
 
@@ -85,10 +93,6 @@ class InvariantNet(nn.Module):
         self.enc_shape = (max(4, round(h * f)), max(4, round(w * f)))
         period = 2 * math.pi / self.symmetry
         self.register_buffer("hyp", torch.arange(self.k, dtype=torch.float32) * period / self.k)
-        # (K, 2, 2): turns (row, col) vectors anticlockwise on screen by each hypothesis
-        cos, sin = torch.cos(self.hyp), torch.sin(self.hyp)
-        self.register_buffer("hyp_turn", torch.stack([cos, -sin, sin, cos], -1).view(-1, 2, 2),
-                             persistent=False)
         # The MLP trunk on K turned copies is evaluated in one pass from the polar-Fourier
         # coefficients of the input's disk (polar.py). Other trunks, and JRVAE, see the
         # copies themselves: with the polar trunk, JRVAE merged two of the four card glyphs
@@ -107,25 +111,22 @@ class InvariantNet(nn.Module):
             self.trunk = PolarMLPEncoder(self.polar, self.hyp, tuple(cfg["hidden"]))
         else:
             self.trunk = make_encoder(cfg["encoder"], self.enc_shape, tuple(cfg["hidden"]))
-        sizes = {"angle": 2 if self.rotation else 0,
-                 "offset": 4 if self.translation else 0,
-                 "scale": 2 if self.use_scale else 0,
-                 "z": 2 * self.d}
-        self.slices, start = {}, 0
-        for name, size in sizes.items():
-            self.slices[name] = slice(start, start + size)
-            start += size
+        # the pose variables, each with a Gaussian posterior: the heads output all their means,
+        # then all their log standard deviations (then, without the polar trunk, the content)
+        names = (["angle"] if self.rotation else []) + (
+            ["offset_row", "offset_col"] if self.translation else []) + (
+            ["scale"] if self.use_scale else [])
+        self.n_pose = n_pose = len(names)
         if self.polar_trunk:  # pose from the per-copy features, content from their mean
-            n_pose = self.slices["z"].start
-            self.pose_head = nn.Linear(self.trunk.copy_features + self.cdim, n_pose)
+            self.pose_head = nn.Linear(self.trunk.copy_features + self.cdim, 2 * n_pose)
             self.z_head = nn.Linear(self.trunk.out_features + self.cdim, 2 * self.d)
             angle_bias = self.pose_head.bias
         else:
-            self.head = nn.Linear(self.trunk.out_features + self.cdim, start)
+            self.head = nn.Linear(self.trunk.out_features + self.cdim, 2 * n_pose + 2 * self.d)
             angle_bias = self.head.bias
         if self.rotation:  # start the angle's posterior spread at the prior's, not at 1 rad
             with torch.no_grad():
-                angle_bias[self.slices["angle"].start + 1] = math.log(self.angle_prior)
+                angle_bias[n_pose + names.index("angle")] = math.log(self.angle_prior)
         margin = 2 * self.offset_prior if self.translation else 0.0
         # the likelihood compares the pixels the encoder sees: with angle hypotheses, the
         # centred disk (every rotation keeps it in view, so the canvas needs no corners);
@@ -136,6 +137,12 @@ class InvariantNet(nn.Module):
         dec_in = self.d + self.n_classes + self.cdim
         self.decoder = make_decoder(cfg["decoder"], (h, w), dec_in, tuple(cfg["hidden"]), canvas)
         self.refine = 1.5 * period / (2 * self.k)  # half a bin, with some overlap
+        if n_pose:  # pose matrices and KL of every hypothesis (no saved state)
+            prior = {"angle": self.angle_prior, "offset_row": self.offset_prior,
+                     "offset_col": self.offset_prior, "scale": 1.0}
+            self.pose_sampler = PoseSampler(names, self.hyp, self.refine if self.enumerate
+                                            else None, prior, self.scale_prior,
+                                            self.decoder.canvas)
         if not self.polar_trunk:  # the polar samples cover the disk by construction
             self.register_buffer("mask", disk_mask(self.enc_shape) if self.enumerate
                                  else torch.ones(self.enc_shape))
@@ -154,8 +161,9 @@ class InvariantNet(nn.Module):
         self.coarse = 2 if (resample and even and min(h, w) >= 16) else 1
         if self.posed:  # the compared pixels (not saved: rebuilt here)
             self._register_pixels("lik", (h, w))
-            if self.coarse > 1:
-                self._register_pixels("coarse", (h // self.coarse, w // self.coarse))
+            if self.coarse > 1:  # binned pixels, their centres in full-resolution pixels
+                self._register_pixels("coarse", (h // self.coarse, w // self.coarse),
+                                      self.coarse)
             if self.disk:
                 self.register_buffer("view_mask", disk_mask((h, w)), persistent=False)
         # origin of the canonical frame (pixels, object frame), set after fit so that offsets
@@ -165,38 +173,75 @@ class InvariantNet(nn.Module):
         self.register_buffer("x_mean", torch.zeros(()))
         self.register_buffer("x_std", torch.ones(()))
 
-    def _register_pixels(self, name: str, shape: tuple[int, int]) -> None:
-        """Buffers ``{name}_index`` (flat indices), ``{name}_weight`` (soft disk edge, or
-        None) and ``{name}_points`` (row, col from the centre) of the pixels the likelihood
-        compares on an ``(H, W)`` grid: the centred disk (``self.disk``) or all of them."""
+    def _register_pixels(self, name: str, shape: tuple[int, int], pixel_size: int = 1) -> None:
+        """Buffers of the pixels the likelihood compares on an ``(H, W)`` grid (the centred
+        disk if ``self.disk``, else all): ``{name}_index`` flat indices, ``{name}_xy1``
+        (``pose.homogeneous`` of (row, col) from the centre, in pixels of size ``1 /
+        pixel_size``) and ``{name}_half_weight``, half the weight of each squared error
+        (the soft disk edge) times ``pixel_size^2`` (the pixels a binned one stands for)."""
         index, weight, points = pixel_points(shape, self.disk)
+        half = torch.full_like(points[:, 0], 0.5) if weight is None else 0.5 * weight
         self.register_buffer(f"{name}_index", index, persistent=False)
-        self.register_buffer(f"{name}_weight", weight, persistent=False)
-        self.register_buffer(f"{name}_points", points, persistent=False)
+        self.register_buffer(f"{name}_xy1", homogeneous(points * pixel_size), persistent=False)
+        self.register_buffer(f"{name}_half_weight", half * pixel_size**2, persistent=False)
 
     # encoder -----------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, cond: torch.Tensor | None) -> dict:
-        """Posterior parameters for normalised images ``x`` ``(B, H, W)``.
-
-        Per hypothesis ``(B, K)``: ``angle`` (mean, radians), ``angle_std``;
-        ``offset_copy``/``offset_std`` ``(B, K, 2)`` (pixels) in the copy's frame (turned to
-        the image frame by ``to_image_frame``); ``scale``/``scale_std`` (standard-normal
-        units). Pooled over the copies: ``z``, ``z_std`` ``(B, d)``.
-        """
-        b = x.shape[0]
+    @torch.no_grad()
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the encoder trunk reads of normalised images ``x`` ``(B, H, W)`` (the data
+        side, no gradient): for the polar trunk, the rows ``(B, F, 2, 2R)`` of their
+        polar-Fourier coefficients that its first layer multiplies
+        (``EquivariantDense.data_rows``), else the images brought to the encoder's size
+        ``(B, 1, h, w)``."""
         xin = x.unsqueeze(1)
         if self.enc_shape != self.image_shape:
             xin = F.interpolate(xin, size=self.enc_shape, mode="area")
-        enc: dict = {}
         if self.polar_trunk:
-            coeffs = self.polar(xin[:, 0])  # (B, R, 2, F); the data: no gradient
-            per_copy, pooled = self.trunk(coeffs)  # (K, B, F0), (B, F)
+            return self.trunk.first.data_rows(self.polar(xin[:, 0]))
+        return xin
+
+    @torch.no_grad()
+    def training_inputs(self, x: torch.Tensor) -> dict:
+        """Everything ``loss`` reads of normalised images ``x`` ``(N, H, W)``, computed once
+        per ``fit`` instead of once per batch (rows are images; index them to batch):
+        ``input`` (``encoder_input``), ``target`` ``(N, P)`` the compared pixels and, with
+        the coarse ranking, ``target_low`` ``(N, P_low)`` the binned ones. Without pose they
+        are views of ``x``."""
+        out = {"input": self.encoder_input(x), "target": self._target(x)}
+        if self.coarse > 1:
+            low = F.avg_pool2d(x.unsqueeze(1), self.coarse).reshape(x.shape[0], -1)
+            out["target_low"] = low[:, self.coarse_index]
+        return out
+
+    def _target(self, x: torch.Tensor) -> torch.Tensor:
+        """The compared pixels of images ``(B, H, W)``: ``(B, P)``."""
+        flat = x.reshape(x.shape[0], -1)
+        return flat[:, self.lik_index] if self.posed else flat
+
+    def encode(self, x: torch.Tensor, cond: torch.Tensor | None) -> dict:
+        """Posterior parameters for normalised images ``x`` ``(B, H, W)``; see
+        ``encode_input``."""
+        return self.encode_input(self.encoder_input(x), cond)
+
+    def encode_input(self, xin: torch.Tensor, cond: torch.Tensor | None) -> dict:
+        """Posterior parameters from the encoder's input ``xin`` (``encoder_input``).
+
+        ``pose_out`` ``(K, B, 2n)``, hypothesis first: for the ``n`` pose variables (angle
+        refinement, offset row and col in pixels in the copy's frame, scale, those the model
+        has) the means, then the raw log standard deviations (``PoseSampler``). Pooled over
+        the copies: ``z``, ``z_std``, ``z_log_std`` ``(B, d)``.
+        """
+        b = xin.shape[0]
+        n, d = self.n_pose, self.d
+        if self.polar_trunk:
+            per_copy, pooled = self.trunk(xin)  # (K, B, F0), (B, F)
             if self.cdim:
                 per_copy = torch.cat([per_copy, cond.unsqueeze(0).expand(self.k, b, -1)], 2)
                 pooled = torch.cat([pooled, cond], dim=1)
-            pose_out = self.pose_head(per_copy).transpose(0, 1)  # (B, K, pose outputs)
-            part = {name: pose_out[..., sl] for name, sl in self.slices.items() if name != "z"}
-            part["z"] = self.z_head(pooled).unsqueeze(1)  # (B, 1, 2d): invariant already
+            pose_out = self.pose_head(per_copy)  # (K, B, 2n)
+            z_out = self.z_head(pooled)  # (B, 2d): invariant already
+            z_log_std = z_out[:, d:].clamp(_LOG_STD_MIN, _LOG_STD_MAX)
+            enc = {"z": z_out[:, :d], "z_std": z_log_std.exp(), "z_log_std": z_log_std}
         else:
             if self.k > 1:
                 grid = self.copy_grid.expand(b, -1, -1, -1)
@@ -209,26 +254,13 @@ class InvariantNet(nn.Module):
             if self.cdim:
                 feats = torch.cat([feats, cond.repeat_interleave(self.k, 0)], dim=1)
             out = self.head(feats).view(b, self.k, -1)
-            part = {name: out[..., sl] for name, sl in self.slices.items()}
-        if self.rotation:
-            raw, log_std = part["angle"].unbind(-1)
-            enc["angle"] = self.hyp + self.refine * torch.tanh(raw) if self.enumerate else raw
-            enc["angle_std"] = _std(log_std)
-        if self.translation:
-            enc["offset_copy"] = part["offset"][..., :2]
-            enc["offset_std"] = _std(part["offset"][..., 2:])
-        if self.use_scale:
-            enc["scale"] = part["scale"][..., 0]
-            enc["scale_std"] = _std(part["scale"][..., 1])
-        enc["z"] = part["z"][..., : self.d].mean(1)
-        enc["z_std"] = _std(part["z"][..., self.d:]).mean(1)
+            pose_out = out[..., : 2 * n].transpose(0, 1)
+            z_std = _std(out[..., 2 * n + d:]).mean(1)
+            enc = {"z": out[..., 2 * n: 2 * n + d].mean(1), "z_std": z_std,
+                   "z_log_std": z_std.log()}
+        if n:
+            enc["pose_out"] = pose_out
         return enc
-
-    def to_image_frame(self, offset_copy: torch.Tensor) -> torch.Tensor:
-        """Offsets predicted in each rotated copy's frame, turned back: ``(B, K, 2)``."""
-        if self.k == 1:
-            return offset_copy
-        return (self.hyp_turn @ offset_copy.unsqueeze(-1)).squeeze(-1)
 
     # decoder -----------------------------------------------------------------------------
     def decode(self, z, angle=None, offset=None, scale=None, cls_onehot=None, cond=None):
@@ -245,159 +277,132 @@ class InvariantNet(nn.Module):
 
     # the hypotheses ----------------------------------------------------------------------
     def _sample(self, enc: dict, cond, noise=None):
-        """Decoder inputs for every class ``(B, C, D)`` and poses ``(B, K[, 2])`` with their
-        KL ``(B, K)``; ``noise(t)`` draws standard normals (training), None uses the means."""
+        """Decoder inputs for every class ``(B, C, D)``, the poses of every hypothesis as
+        ``decoder.pose_matrices`` ``(K, B, 2, 3)`` (None without pose) and their KL
+        ``(B, K)``; ``noise(t)`` draws standard normals like ``t`` (training), None uses the
+        means."""
         z = enc["z"]
         b = z.shape[0]
-        kl_pose = z.new_zeros(b, self.k)
-        pose: dict = {}
-
-        def draw(mu, s):
-            return mu if noise is None else mu + s * noise(s)
-
-        z = draw(z, enc["z_std"])
-        if self.rotation:
-            s = enc["angle_std"]
-            pose["angle"] = draw(enc["angle"], s)
-            ratio = s / self.angle_prior  # only the spread is penalised
-            kl_pose = kl_pose + 0.5 * (ratio**2 - 1) - ratio.log()
-        if self.translation:
-            mu, s = enc["offset_copy"], enc["offset_std"]
-            pose["offset"] = self.to_image_frame(draw(mu, s))
-            p = self.offset_prior
-            kl_pose = kl_pose + (0.5 * ((mu / p) ** 2 + (s / p) ** 2 - 1) - (s / p).log()).sum(-1)
-        if self.use_scale:
-            mu, s = enc["scale"], enc["scale_std"]
-            pose["scale"] = torch.exp(self.scale_prior * draw(mu, s))
-            kl_pose = kl_pose + 0.5 * (mu**2 + s**2 - 1) - s.log()
-        if self.posed and "angle" not in pose:
-            pose["angle"] = z.new_zeros(b, self.k)
+        if noise is not None:
+            z = z + enc["z_std"] * noise(z)
+        if self.n_pose:
+            pose_out = enc["pose_out"]
+            eps = None if noise is None else noise(pose_out[..., : self.n_pose])
+            theta, kl_pose = self.pose_sampler(pose_out, eps)
+        else:
+            theta, kl_pose = None, z.new_zeros(b, self.k)
         c = max(self.n_classes, 1)
+        if c == 1 and not self.cdim:
+            return z.unsqueeze(1), theta, kl_pose
         parts = [z.unsqueeze(1).expand(b, c, self.d)]
         if self.n_classes:
             parts.append(torch.eye(c, device=z.device, dtype=z.dtype).expand(b, c, c))
         if self.cdim:
             parts.append(cond.unsqueeze(1).expand(b, c, self.cdim))
         zin = torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
-        return zin, pose, kl_pose
+        return zin, theta, kl_pose
 
-    def _errors(self, x, state, pose: dict, idx=None):
-        """``0.5 ||x - x_hat||^2`` of hypotheses, from the decoder's pose-free ``state``
-        ``(B * C, ...)`` (``decoder.prepare``): all ``(B, C, K)`` when ``idx`` is None, else
-        ``(B, M)`` for the flat (class * K + angle) indices ``idx`` ``(B, M)``."""
-        b = x.shape[0]
+    def _errors(self, target, state, theta, idx=None):
+        """``0.5 ||x - x_hat||^2`` of hypotheses against the compared pixels ``target``
+        ``(B, P)`` (``_target``), from the decoder's pose-free ``state`` ``(B * C, ...)``
+        (``decoder.prepare``) and the poses ``theta`` ``(K, B, 2, 3)`` (None without pose):
+        all ``(B, C, K)`` when ``idx`` is None, else ``(B, M)`` for the flat (class * K +
+        angle) indices ``idx`` ``(B, M)``."""
+        b = target.shape[0]
         c = state.shape[0] // b
-        a, o, sc = pose.get("angle"), pose.get("offset"), pose.get("scale")
         if idx is None:
-            def rep(t):
-                return t if t is None or c == 1 else t.repeat_interleave(c, 0)
-
-            x_hat = self._draw(state, rep(a), rep(o), rep(sc))
+            th = theta if theta is None or c == 1 else theta.repeat_interleave(c, 1)
+            x_hat = self._draw(state, th)
             shape = (b, c, self.k)
-        elif c == 1:  # one canvas per image: render it at the chosen poses directly
-            m = idx.shape[1]
-
-            def pick(t):
-                if t is None:
-                    return None
-                if t.dim() == 3:
-                    return t.gather(1, idx.unsqueeze(-1).expand(b, m, 2))
-                return t.gather(1, idx)
-
-            x_hat = self._draw(state, pick(a), pick(o), pick(sc))
-            shape = (b, m)
         else:
             m = idx.shape[1]
-            ci, ki = idx // self.k, idx % self.k
-            tail = state.shape[1:]
-            st = state.view(b, c, -1).gather(1, ci.unsqueeze(-1).expand(b, m, state[0].numel()))
-
-            def pick(t):
-                if t is None:
-                    return None
-                if t.dim() == 3:
-                    return t.gather(1, ki.unsqueeze(-1).expand(b, m, 2)).reshape(b * m, 1, 2)
-                return t.gather(1, ki).reshape(b * m, 1)
-
-            x_hat = self._draw(st.reshape(b * m, *tail), pick(a), pick(o), pick(sc))
+            ki = idx if c == 1 else idx % self.k
+            th = theta.gather(0, ki.T.reshape(m, b, 1, 1).expand(m, b, 2, 3))  # (M, B, 2, 3)
+            if c > 1:  # one canvas per (image, class) kept: render each at its pose
+                tail = state.shape[1:]
+                st = state.view(b, c, -1).gather(
+                    1, (idx // self.k).unsqueeze(-1).expand(b, m, state[0].numel()))
+                state, th = st.reshape(b * m, *tail), th.transpose(0, 1).reshape(1, b * m, 2, 3)
+            x_hat = self._draw(state, th)
             shape = (b, m)
-        target = x.reshape(b, -1)
-        if self.posed:
-            target = target[:, self.lik_index]
-        return self._squared_error(x_hat.reshape(*shape, -1), target, self.lik_weight
-                                   if self.posed else None)
+        return self._squared_error(x_hat.reshape(*shape, -1), target,
+                                   self.lik_half_weight if self.posed else None)
 
-    def _draw(self, state, angle, offset, scale) -> torch.Tensor:
-        """Decoded hypotheses at the compared pixels: ``(B, K, P)`` (posed; ``angle`` is then
-        always given, ``_sample`` sets zeros without rotation) or ``(B, 1, H*W)``."""
-        if not self.posed:
+    def _draw(self, state, theta) -> torch.Tensor:
+        """Decoded hypotheses at the compared pixels: ``(B, K, P)`` at the poses ``theta``,
+        or ``(B, 1, H*W)`` without pose."""
+        if theta is None:
             return self.decoder.draw(state).flatten(2)
-        return self.decoder.draw_points(state, self.lik_points, angle, offset, scale)
+        return self.decoder.draw_points(state, self.lik_xy1, theta)
 
     @staticmethod
-    def _squared_error(x_hat, target, weight):
-        """``0.5 * sum_p weight_p (x_hat - target)^2`` over the last axis; ``x_hat`` ``(B,
-        ..., P)``, ``target`` ``(B, P)`` broadcast over the middle axes."""
+    def _squared_error(x_hat, target, half_weight):
+        """``sum_p half_weight_p (x_hat - target)^2`` over the last axis (``half_weight``
+        None: 0.5 for every pixel); ``x_hat`` ``(B, ..., P)``, ``target`` ``(B, P)``
+        broadcast over the middle axes."""
         diff = x_hat - target.reshape(target.shape[0], *([1] * (x_hat.dim() - 2)), -1)
         sq = diff * diff
-        return 0.5 * (sq if weight is None else sq * weight).sum(-1)
+        return 0.5 * sq.sum(-1) if half_weight is None else (sq * half_weight).sum(-1)
 
-    def _coarse_errors(self, x, state, pose: dict):
+    def _coarse_errors(self, batch: dict, state, theta):
         """Approximate errors of all hypotheses ``(B, C, K)`` for ranking them: computed on
         images binned ``self.coarse`` x ``self.coarse`` (resample decoder only), scaled to
-        full-resolution units."""
+        full-resolution units. ``batch``: rows of ``training_inputs``."""
         f = self.coarse
         if f == 1:
-            return self._errors(x, state, pose)
-        b = x.shape[0]
+            return self._errors(batch["target"], state, theta)
+        b = batch["target"].shape[0]
         c = state.shape[0] // b
-        a, o, sc = pose.get("angle"), pose.get("offset"), pose.get("scale")
-
-        def rep(t):
-            return t if t is None or c == 1 else t.repeat_interleave(c, 0)
-
-        x_low = F.avg_pool2d(x.unsqueeze(1), f).reshape(b, -1)[:, self.coarse_index]
+        th = theta if c == 1 else theta.repeat_interleave(c, 1)
         canvas_low = F.avg_pool2d(state.unsqueeze(1), f)[:, 0]
-        x_hat = render_points(canvas_low, self.coarse_points, rep(a),
-                              None if o is None else rep(o) / f, rep(sc))
-        err = self._squared_error(x_hat.reshape(b, c, self.k, -1), x_low, self.coarse_weight)
-        return f * f * err
+        # normalised source coordinates do not depend on the resolution: the same poses at
+        # the binned pixels' centres (full-resolution units) read the binned canvas
+        x_hat = sample_points(canvas_low, self.coarse_xy1, th)
+        # each binned pixel stands for f^2 pixels (in its weight)
+        return self._squared_error(x_hat.reshape(b, c, self.k, -1), batch["target_low"],
+                                   self.coarse_half_weight)
 
     def hypotheses(self, x, cond, enc: dict):
         """Errors ``(B, C, K)`` and pose KLs ``(B, K)`` of every (class, angle) hypothesis at
         the posterior means (``C = 1`` without classes)."""
-        zin, pose, kl_pose = self._sample(enc, cond)
+        zin, theta, kl_pose = self._sample(enc, cond)
         state = self.decoder.prepare(zin.reshape(-1, zin.shape[-1]))
-        return self._errors(x, state, pose), kl_pose
+        return self._errors(self._target(x), state, theta), kl_pose
 
-    def loss(self, x, cond, gen, beta: float, capacity: tuple | None, top: int | None = 4):
-        """Negative ELBO per image, batch-averaged, and its parts (tensors).
+    def loss(self, batch: dict, cond, gen, beta: float, capacity: tuple | None,
+             top: int | None = 4):
+        """Negative ELBO per image, batch-averaged, and its parts (tensors), for ``batch``:
+        rows of ``training_inputs``.
 
         All C x K hypotheses are scored without gradient; the gradient flows through the
         ``top`` most probable ones (None: all of them), which carry nearly all the posterior
         mass and most of the cost otherwise. ``capacity = (c_z, gamma)`` replaces
         ``beta * KL_z`` by ``gamma * |KL_z - c_z|``.
         """
-        enc = self.encode(x, cond)
+        enc = self.encode_input(batch["input"], cond)
 
         def noise(t):
             return torch.randn(t.shape, generator=gen, device=t.device, dtype=t.dtype)
 
-        zin, pose, kl_pose = self._sample(enc, cond, noise)
-        b, c, k = x.shape[0], max(self.n_classes, 1), self.k
+        zin, theta, kl_pose = self._sample(enc, cond, noise)
+        target = batch["target"]
+        b, c, k = target.shape[0], max(self.n_classes, 1), self.k
         state = self.decoder.prepare(zin.reshape(b * c, -1))  # pose-free part, once
+        weighted = kl_pose if beta == 1 else beta * kl_pose  # (B, K)
         if top is None or top >= c * k:  # exact: every hypothesis carries gradient
-            err = self._errors(x, state, pose).view(b, c * k)
+            err = self._errors(target, state, theta).view(b, c * k)
             kl_sel = kl_pose.repeat(1, c)
-            cls_sel = torch.arange(c, device=x.device).repeat_interleave(k).expand(b, -1)
+            cls_sel = torch.arange(c, device=target.device).repeat_interleave(k).expand(b, -1)
         else:  # score all hypotheses cheaply, decode the best `top` with gradient
             with torch.no_grad():
-                rough = self._coarse_errors(x, state.detach(), pose)
-                idx = torch.topk(-(rough + beta * kl_pose.unsqueeze(1)).view(b, c * k), top,
-                                 dim=1).indices  # (B, top)
-            err = self._errors(x, state, pose, idx)
-            kl_sel, cls_sel = kl_pose.gather(1, idx % k), idx // k
-        total = err + beta * kl_sel  # (B, M): the hypotheses kept
+                rough = self._coarse_errors(batch, state.detach(), theta.detach())
+                score = (rough + weighted.unsqueeze(1)).view(b, c * k)
+                idx = (score.argmin(1, keepdim=True) if top == 1 else
+                       torch.topk(score, top, dim=1, largest=False).indices)  # (B, top)
+            err = self._errors(target, state, theta, idx)
+            kl_sel = kl_pose.gather(1, idx if c == 1 else idx % k)
+            cls_sel = None if top == 1 else idx // k
+        total = err + (kl_sel if beta == 1 else beta * kl_sel)  # (B, M): the hypotheses kept
         if total.shape[1] == 1:  # one kept: the bound is its cost, the posterior one-hot
             nll = total[:, 0] + math.log(c * k)
             with torch.no_grad():
@@ -411,7 +416,7 @@ class InvariantNet(nn.Module):
             logq = torch.log_softmax(-total, dim=1)
             q = logq.exp()
             recon = (q * err).sum(1)
-            qc = torch.zeros(b, c, device=x.device).scatter_add_(1, cls_sel, q)
+            qc = torch.zeros(b, c, device=target.device).scatter_add_(1, cls_sel, q)
             kl_c = (qc * qc.clamp_min(1e-12).log()).sum(1) + math.log(c)
             kl_p = (q * (kl_sel + logq)).sum(1) + math.log(c * k) - kl_c
         return self._total_loss(enc, nll, recon, kl_p, kl_c, beta, capacity)
@@ -419,7 +424,7 @@ class InvariantNet(nn.Module):
     @staticmethod
     def _total_loss(enc, nll, recon, kl_p, kl_c, beta, capacity):
         """Batch means: the loss (``nll + beta KL_z`` or the capacity form) and its parts."""
-        kl_z = 0.5 * (enc["z"] ** 2 + enc["z_std"] ** 2 - 1 - 2 * enc["z_std"].log()).sum(1)
+        kl_z = (0.5 * (enc["z"] ** 2 + enc["z_std"] ** 2 - 1) - enc["z_log_std"]).sum(1)
         nll, recon, kl_p, kl_z, kl_c = (t.mean() for t in (nll, recon, kl_p, kl_z, kl_c))
         if capacity is None:
             loss = nll + beta * kl_z
@@ -448,16 +453,17 @@ class InvariantNet(nn.Module):
         rows = torch.arange(b, device=x.device)
         qk = q[rows, cls] / qc[rows, cls].unsqueeze(1)  # (B, K) given the best class
         best = qk.argmax(1)
-        angle = enc["angle"][rows, best] if self.rotation else x.new_zeros(b)
+        means = self.pose_sampler.means(enc["pose_out"]) if self.n_pose else {}
+        angle = means["angle"][rows, best] if self.rotation else x.new_zeros(b)
         if self.rotation:
             out["angle"] = torch.remainder(angle, 2 * math.pi / self.symmetry)
             out["angle_probs"] = qk
         if self.translation:
-            raw = self.to_image_frame(enc["offset_copy"])[rows, best]
+            raw = means["offset"][rows, best]
             out["offset"] = raw - rotate_vectors(self.origin.expand_as(raw), angle)
             out["offset_raw_object_frame"] = rotate_vectors(raw, -angle)
         if self.use_scale:
-            out["scale"] = torch.exp(self.scale_prior * enc["scale"][rows, best])
+            out["scale"] = means["scale"][rows, best]
         if self.n_classes:
             out["class_probs"] = qc
         return out

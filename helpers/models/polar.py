@@ -101,8 +101,10 @@ class EquivariantDense(nn.Module):
 
     Same function class as ``nn.Linear`` on the band-limited polar samples of each copy: its
     weights ``V`` are stored as their angular Fourier transform ``U = conj(DFT(V))``, as
-    ``weight`` ``(F, 2R, out)`` = ``[U_re; U_im]``. ``forward(coeffs (B, R, 2, F))`` returns
-    the pre-activations ``(K, B, out_features)`` (hypothesis first).
+    ``weight`` ``(F, 2R, out)`` = ``[U_re; U_im]``. ``forward(rows)`` takes the data side of
+    the complex product, ``rows = data_rows(coeffs)`` for coefficients ``(B, R, 2, F)``
+    (``PolarFourier``; a training set's are computed once), and returns the pre-activations
+    ``(K, B, out_features)`` (hypothesis first).
     """
 
     def __init__(self, polar: PolarFourier, angles: torch.Tensor, out_features: int):
@@ -121,12 +123,18 @@ class EquivariantDense(nn.Module):
         readout = torch.stack([ph[:, 0], -ph[:, 1]], dim=-1).reshape(len(angles), 2 * nf)
         self.register_buffer("readout", readout, persistent=False)  # (K, 2F)
 
-    def forward(self, coeffs: torch.Tensor) -> torch.Tensor:
-        b, r, _, nf = coeffs.shape
-        with torch.no_grad():  # the data side of the complex product, laid out per frequency
-            re, im = coeffs[:, :, 0], coeffs[:, :, 1]  # (B, R, F)
-            rows = torch.stack([torch.cat([re, -im], 1), torch.cat([im, re], 1)])  # (2, B, 2R, F)
-            x = rows.permute(3, 0, 1, 2).reshape(nf, 2 * b, 2 * r).contiguous()
+    @staticmethod
+    @torch.no_grad()
+    def data_rows(coeffs: torch.Tensor) -> torch.Tensor:
+        """The data side of the complex product for coefficients ``(B, R, 2, F)``: per image
+        and frequency the rows ``[X_re, -X_im]`` and ``[X_im, X_re]``, ``(B, F, 2, 2R)``."""
+        re, im = coeffs[:, :, 0], coeffs[:, :, 1]  # (B, R, F)
+        rows = torch.stack([torch.cat([re, -im], 1), torch.cat([im, re], 1)], 1)  # (B, 2, 2R, F)
+        return rows.permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        b, nf, _, r2 = rows.shape
+        x = rows.permute(1, 2, 0, 3).reshape(nf, 2 * b, r2)  # per frequency, rows (re/im, b)
         # [X_re, -X_im] U  -> Y_re,  [X_im, X_re] U -> Y_im   (U = [U_re; U_im])
         y = torch.bmm(x, self.weight)  # (F, 2B, h), rows (re/im, b)
         out = self.readout @ y.view(2 * nf, b * self.out_features)  # (K, B*h)

@@ -11,15 +11,19 @@ image centre) therefore reads the canonical image at ``R(-angle) (p - offset) / 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "source_coordinates",
     "pose_matrices",
     "render",
     "render_points",
+    "homogeneous",
+    "point_grid",
+    "sample_points",
     "pixel_points",
     "rotate_images",
     "rotate_vectors",
@@ -36,35 +40,21 @@ def _centred_pixel_grid(shape: tuple[int, int], device, dtype=torch.float32) -> 
     return torch.stack([rr.reshape(-1), cc.reshape(-1)], dim=-1)
 
 
-def source_coordinates(
-    out_shape: tuple[int, int],
-    angle: torch.Tensor,
-    offset: torch.Tensor | None = None,
-    scale: torch.Tensor | None = None,
-    points: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Where each output pixel reads the canonical image, in canonical pixels.
-
-    angle: ``(B, K)`` radians; offset: ``(B, K, 2)`` pixels (row, col) or None; scale:
-    ``(B, K)`` (> 0) or None. ``points`` ``(P, 2)``: output pixels (row, col, relative to
-    the output centre) to use instead of all ``H*W``. Returns
-    ``(B, K, P, 2)`` (row, col) relative to the canonical centre (``P = H*W`` by default).
-    """
-    if points is None:
-        points = _centred_pixel_grid(out_shape, angle.device, angle.dtype)
-    p = points.view(1, 1, -1, 2)
-    if offset is not None:
-        p = p - offset.unsqueeze(2)
-    dr, dc = p[..., 0], p[..., 1]
-    cos = torch.cos(angle).unsqueeze(-1)
-    sin = torch.sin(angle).unsqueeze(-1)
-    # R(-angle) in screen coordinates (x = col, y = row, y pointing down)
-    col = cos * dc - sin * dr
-    row = sin * dc + cos * dr
-    src = torch.stack([row, col], dim=-1)
-    if scale is not None:
-        src = src / scale.view(*scale.shape, 1, 1)
-    return src
+@functools.lru_cache(maxsize=64)
+def _pose_coefficients(h, w, hc, wc, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The constants of ``pose_matrices`` (built once per size, dtype and device; never
+    modified; ordinary tensors even when first asked for under ``torch.inference_mode``,
+    so that training can use them later): ``A; B`` ``(2, 6)`` and ``T_cos | T_sin``
+    ``(2, 12)`` (offset row, col)."""
+    with torch.inference_mode(False), torch.no_grad():
+        coef = torch.tensor([[w / wc, 0, 0, 0, h / hc, 0], [0, -h / wc, 0, w / hc, 0, 0]],
+                            dtype=dtype, device=device)
+        per_offset = torch.zeros(2, 2, 6, dtype=dtype)
+        per_offset[1, 0, 2] = -2.0 / wc  # t_x = -2 / wc (cos o_col - sin o_row)
+        per_offset[0, 1, 2] = 2.0 / wc
+        per_offset[0, 0, 5] = -2.0 / hc  # t_y = -2 / hc (sin o_col + cos o_row)
+        per_offset[1, 1, 5] = -2.0 / hc
+        return coef, per_offset.view(2, 12).to(device)
 
 
 def pose_matrices(
@@ -82,18 +72,21 @@ def pose_matrices(
     """
     h, w = out_shape
     hc, wc = in_shape
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    if scale is not None:
-        cos, sin = cos / scale, sin / scale
-    # R = [[cos, -sin], [sin, cos]] on (x, y) = (col, row) pixels, i.e. R(-angle) on screen
-    rot = torch.stack([cos, -sin, sin, cos], dim=-1).view(*angle.shape, 2, 2)
-    # pixels -> pixels linear part with the output/input normalisations folded in
-    lin = rot * rot.new_tensor([[w / wc, h / wc], [w / hc, h / hc]])
+    # theta = cos * (A + T_cos offset) + sin * (B + T_sin offset), its entries (x row: col,
+    # row, 1; y row: col, row, 1), i.e. R = [[cos, -sin], [sin, cos]] on (x, y) = (col, row)
+    # pixels (R(-angle) on screen) with the normalisations folded in, and the translation
+    # -R (offset_col, offset_row) normalised by the input size. As two small products: on a
+    # CPU, fewer and cheaper operations than assembling the matrices entry by entry.
+    cs = torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1).view(-1, 1, 2)
+    if scale is not None:  # R(-angle) (p - offset) / scale
+        cs = cs / scale.reshape(-1, 1, 1)
+    coef, per_offset = _pose_coefficients(h, w, hc, wc, cs.dtype, cs.device)
     if offset is None:
-        t = rot.new_zeros(*angle.shape, 2, 1)
-    else:  # -R (offset_col, offset_row), normalised by the input size
-        t = (rot @ offset.flip(-1).unsqueeze(-1)) * rot.new_tensor([[-2.0 / wc], [-2.0 / hc]])
-    return torch.cat([lin, t], dim=-1)
+        theta = cs @ coef  # (B K, 1, 6)
+    else:  # the cos and sin rows of each pose, (B K, 2, 6)
+        rows = torch.addmm(coef.view(12), offset.reshape(-1, 2), per_offset).view(-1, 2, 6)
+        theta = torch.bmm(cs, rows)
+    return theta.view(*angle.shape, 2, 3)
 
 
 def render(
@@ -140,23 +133,41 @@ def render_points(
     ``render``. The training loss uses it to compare only the pixels that every rotation
     keeps in view.
     """
-    b, hc, wc = canonical.shape
-    k = angle.shape[1]
-    # affine_grid at the points, from output pixels (an output "2 pixels wide" makes
-    # pose_matrices' normalised output units pixels): theta @ (col, row, 1)
-    theta = pose_matrices((2, 2), (hc, wc), angle, offset, scale)  # (B, K, 2, 3)
-    xy1 = F.pad(points.flip(1), (0, 1), value=1.0)  # (P, 3)
-    # one product, laid out (B, P, K, 2) as grid_sample reads it. On CPU the broadcast
-    # batched product is quick for many poses per image (K = 16, P = 172: 0.07 ms) but slow
-    # for few (K = 1, P = 648: 0.52 ms, 1.1 ms with its backward), where one matrix product
-    # and a transposing copy take 0.14 ms (0.39 ms with backward).
-    if k >= 8:
-        grid = xy1 @ theta.permute(0, 3, 1, 2).reshape(b, 3, 2 * k)
-    else:
-        grid = (theta.reshape(-1, 3) @ xy1.T).view(b, 2 * k, -1).transpose(1, 2).contiguous()
-    out = F.grid_sample(canonical.unsqueeze(1), grid.view(b, -1, k, 2), mode="bilinear",
-                        padding_mode="zeros", align_corners=False)  # (B, 1, P, K)
-    return out.view(b, -1, k).transpose(1, 2)  # a view
+    theta = pose_matrices((2, 2), tuple(canonical.shape[1:]), angle, offset, scale)
+    return sample_points(canonical, homogeneous(points), theta.transpose(0, 1))
+
+
+def homogeneous(points: torch.Tensor) -> torch.Tensor:
+    """Pixel positions ``(P, 2)`` (row, col) as the homogeneous ``(P, 3)`` (col, row, 1)
+    that ``point_grid`` and ``sample_points`` take."""
+    return F.pad(points.flip(1), (0, 1), value=1.0)
+
+
+def point_grid(xy1: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Where output pixels ``xy1`` ``(P, 3)`` (``homogeneous`` row, col from the output
+    centre, pixels) read the canonical image at poses ``theta`` ``(K, B, 2, 3)`` (hypothesis
+    first): normalised (x, y) source coordinates ``(B, K, P, 2)`` (a permuted view; as
+    ``grid_sample`` reads them, the samples come out ``(B, 1, K, P)``).
+
+    ``theta`` must be ``pose_matrices((2, 2), canvas_shape, ...)``: an output "2 pixels
+    wide" makes its normalised output units pixels. Normalised source coordinates do not
+    depend on the canvas resolution, so the same ``theta`` serves a canvas binned f x f at
+    the binned pixels' centres in full-resolution pixels.
+    """
+    k, b = theta.shape[:2]
+    # one matrix product for every pose and point, no copy (grid_sample reads the strides)
+    return (theta.reshape(-1, 3) @ xy1.T).view(k, b, 2, -1).permute(1, 0, 3, 2)
+
+
+def sample_points(canonical: torch.Tensor, xy1: torch.Tensor, theta: torch.Tensor
+                  ) -> torch.Tensor:
+    """Canonical images ``(B, Hc, Wc)`` sampled bilinearly (0 outside) at the output pixels
+    ``xy1`` ``(P, 3)`` (``homogeneous``) for the poses ``theta``
+    ``(K, B, 2, 3)`` (see ``point_grid``): ``(B, K, P)``."""
+    k, b = theta.shape[:2]
+    out = F.grid_sample(canonical.unsqueeze(1), point_grid(xy1, theta), mode="bilinear",
+                        padding_mode="zeros", align_corners=False)  # (B, 1, K, P)
+    return out.view(b, k, -1)
 
 
 def pixel_points(shape: tuple[int, int], disk: bool = True, device=None):

@@ -238,10 +238,12 @@ class _VAEFamily(Estimator):
             m.x_mean.fill_(float(X.mean()))
             m.x_std.fill_(std if std > 0 else 1.0)
         data = self._normalise(X)
+        inputs = m.training_inputs(data)  # what the loss reads, once per fit (not per batch)
         val = None
         if validation is not None:
             V = self._images(validation, "validation")
-            val = (self._normalise(V), self._condition(validation_condition, len(V)))
+            val = (m.training_inputs(self._normalise(V)),
+                   self._condition(validation_condition, len(V)))
         seed = self.seed + 1000 * self._n_fits
         self._n_fits += 1
         g_perm = torch.Generator().manual_seed(seed)
@@ -266,7 +268,8 @@ class _VAEFamily(Estimator):
             sums = dict.fromkeys(keys, 0.0)
             for start in range(0, n, batch_size):
                 idx = perm[start:start + batch_size]
-                loss, parts = m.loss(data[idx], None if cond is None else cond[idx], g_noise,
+                batch = {k: v[idx] for k, v in inputs.items()}
+                loss, parts = m.loss(batch, None if cond is None else cond[idx], g_noise,
                                      beta, self._capacity(), self.config["top_hypotheses"])
                 value = float(loss.detach())
                 check_finite_loss(value, epoch)
@@ -323,15 +326,17 @@ class _VAEFamily(Estimator):
         return (z_max * min(1.0, self._step / max(steps, 1.0)), gamma)
 
     @torch.no_grad()
-    def _eval_loss(self, data, cond, gen, batch_size) -> float:
+    def _eval_loss(self, inputs: dict, cond, gen, batch_size) -> float:
+        """Negative ELBO per image of ``training_inputs`` rows, every hypothesis exact."""
         self.module.eval()
-        total = 0.0
-        for s in range(0, len(data), batch_size):
+        total, n = 0.0, len(inputs["target"])
+        for s in range(0, n, batch_size):
             c = None if cond is None else cond[s:s + batch_size]
-            loss, _ = self.module.loss(data[s:s + batch_size], c, gen, self.config["beta"],
-                                       self._capacity(), None)
-            total += float(loss) * len(data[s:s + batch_size])
-        return total / len(data)
+            batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
+            loss, _ = self.module.loss(batch, c, gen, self.config["beta"], self._capacity(),
+                                       None)
+            total += float(loss) * len(batch["target"])
+        return total / n
 
     # -- inference -------------------------------------------------------------------------
     @torch.inference_mode()
