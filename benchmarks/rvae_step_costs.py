@@ -108,7 +108,7 @@ def main(argv=None):
             net._coarse_errors(inputs, canvas, theta)
 
     top = m.config["top_hypotheses"]
-    th = theta[:, :top].clone().requires_grad_()
+    th = theta[:top].clone().requires_grad_()  # (top, B, 2, 3): hypothesis first
     c = canvas.clone().requires_grad_()
     target = inputs["target"].unsqueeze(1)
 

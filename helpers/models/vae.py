@@ -280,7 +280,7 @@ class _VAEFamily(Estimator):
                 w = len(idx) / n
                 sums["loss"] += value * w
                 for k, v in parts.items():
-                    sums[k] += float(v.detach()) * w
+                    sums[k] += v * w
             for k in keys:
                 history[k].append(sums[k])
             history["seconds"].append(time.perf_counter() - t0)
