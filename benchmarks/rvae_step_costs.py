@@ -42,7 +42,7 @@ def _trainer(model, X, batch):
     def step():
         s = (state["i"] * batch) % (len(X) - batch)
         state["i"] += 1
-        loss, _ = net.loss({k: v[s:s + batch] for k, v in inputs.items()}, None, gen, 1.0,
+        loss, _ = net.loss(net.batch(inputs, torch.arange(s, s + batch)), None, gen, 1.0,
                            None, top)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -78,9 +78,9 @@ class PolarMLPEncoder(nn.Module):
     0.96-0.99 against 0.92-0.94 after 2 epochs on seeds 0-3, but woke a second weak latent,
     0.29 nats, at notebook 04's 12 px window, where the expected result is a single one.)
 
-    ``forward(rows)``, with ``rows = first.data_rows(coeffs)`` for polar-Fourier coefficients
-    ``(N, R, 2, F)``, returns ``(per_copy (K, N, hidden[0]), pooled (N, hidden[-1]))``;
-    ``copy_features`` and ``out_features`` are their widths.
+    ``forward(rows)``, with ``rows = first.data_rows(coeffs)`` ``(F, 2, N, 2R)`` for
+    polar-Fourier coefficients ``(N, R, 2, F)``, returns ``(per_copy (K, N, hidden[0]),
+    pooled (N, hidden[-1]))``; ``copy_features`` and ``out_features`` are their widths.
     """
 
     def __init__(self, polar: PolarFourier, angles: torch.Tensor,

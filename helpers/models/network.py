@@ -210,15 +210,21 @@ class InvariantNet(nn.Module):
     @torch.no_grad()
     def training_inputs(self, x: torch.Tensor) -> dict:
         """Everything ``loss`` reads of normalised images ``x`` ``(N, H, W)``, computed once
-        per ``fit`` instead of once per batch (rows are images; index them to batch):
-        ``input`` (``encoder_input``), ``target`` ``(N, P)`` the compared pixels and, with
-        the coarse ranking, ``target_low`` ``(N, P_low)`` the binned ones. Without pose they
-        are views of ``x``."""
+        per ``fit`` instead of once per batch (``batch`` picks images from it): ``input``
+        (``encoder_input``), ``target`` ``(N, P)`` the compared pixels and, with the coarse
+        ranking, ``target_low`` ``(N, P_low)`` the binned ones. Without pose they are views
+        of ``x``."""
         out = {"input": self.encoder_input(x), "target": self._target(x)}
         if self.coarse > 1:
             low = F.avg_pool2d(x.unsqueeze(1), self.coarse).reshape(x.shape[0], -1)
             out["target_low"] = low[:, self.coarse_index]
         return out
+
+    def batch(self, inputs: dict, idx: torch.Tensor) -> dict:
+        """The images ``idx`` (1-d index tensor) of ``training_inputs`` (the polar trunk's
+        ``input`` has its images on axis 2)."""
+        return {k: v.index_select(2 if k == "input" and self.polar_trunk else 0, idx)
+                for k, v in inputs.items()}
 
     def _target(self, x: torch.Tensor) -> torch.Tensor:
         """The compared pixels of images ``(B, H, W)``: ``(B, P)``."""
@@ -238,10 +244,10 @@ class InvariantNet(nn.Module):
         has) the means, then the raw log standard deviations (``PoseSampler``). Pooled over
         the copies: ``z``, ``z_std``, ``z_log_std`` ``(B, d)``.
         """
-        b = xin.shape[0]
         n, d = self.n_pose, self.d
         if self.polar_trunk:
             per_copy, pooled = self.trunk(xin)  # (K, B, F0), (B, F)
+            b = pooled.shape[0]
             if self.cdim:
                 per_copy = torch.cat([per_copy, cond.unsqueeze(0).expand(self.k, b, -1)], 2)
                 pooled = torch.cat([pooled, cond], dim=1)
@@ -250,6 +256,7 @@ class InvariantNet(nn.Module):
             z_log_std = z_out[:, d:].clamp(_LOG_STD_MIN, _LOG_STD_MAX)
             enc = {"z": z_out[:, :d], "z_std": z_log_std.exp(), "z_log_std": z_log_std}
         else:
+            b = xin.shape[0]
             if self.k > 1:
                 grid = self.copy_grid.expand(b, -1, -1, -1)
                 copies = F.grid_sample(xin, grid, mode="bilinear", padding_mode="zeros",

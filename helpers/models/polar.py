@@ -126,15 +126,16 @@ class EquivariantDense(nn.Module):
     @staticmethod
     @torch.no_grad()
     def data_rows(coeffs: torch.Tensor) -> torch.Tensor:
-        """The data side of the complex product for coefficients ``(B, R, 2, F)``: per image
-        and frequency the rows ``[X_re, -X_im]`` and ``[X_im, X_re]``, ``(B, F, 2, 2R)``."""
+        """The data side of the complex product for coefficients ``(B, R, 2, F)``: per
+        frequency and image the rows ``[X_re, -X_im]`` and ``[X_im, X_re]``, laid out as the
+        product reads them, ``(F, 2, B, 2R)`` (images on axis 2)."""
         re, im = coeffs[:, :, 0], coeffs[:, :, 1]  # (B, R, F)
         rows = torch.stack([torch.cat([re, -im], 1), torch.cat([im, re], 1)], 1)  # (B, 2, 2R, F)
-        return rows.permute(0, 3, 1, 2).contiguous()
+        return rows.permute(3, 1, 0, 2).contiguous()
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        b, nf, _, r2 = rows.shape
-        x = rows.permute(1, 2, 0, 3).reshape(nf, 2 * b, r2)  # per frequency, rows (re/im, b)
+        nf, _, b, r2 = rows.shape
+        x = rows.reshape(nf, 2 * b, r2)  # per frequency, rows (re/im, b)
         # [X_re, -X_im] U  -> Y_re,  [X_im, X_re] U -> Y_im   (U = [U_re; U_im])
         y = torch.bmm(x, self.weight)  # (F, 2B, h), rows (re/im, b)
         out = self.readout @ y.view(2 * nf, b * self.out_features)  # (K, B*h)

@@ -268,7 +268,7 @@ class _VAEFamily(Estimator):
             sums = dict.fromkeys(keys, 0.0)
             for start in range(0, n, batch_size):
                 idx = perm[start:start + batch_size]
-                batch = {k: v[idx] for k, v in inputs.items()}
+                batch = m.batch(inputs, idx)
                 loss, parts = m.loss(batch, None if cond is None else cond[idx], g_noise,
                                      beta, self._capacity(), self.config["top_hypotheses"])
                 value = float(loss.detach())
@@ -332,7 +332,8 @@ class _VAEFamily(Estimator):
         total, n = 0.0, len(inputs["target"])
         for s in range(0, n, batch_size):
             c = None if cond is None else cond[s:s + batch_size]
-            batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
+            batch = self.module.batch(inputs, torch.arange(s, min(s + batch_size, n),
+                                                           device=self.device))
             loss, _ = self.module.loss(batch, c, gen, self.config["beta"], self._capacity(),
                                        None)
             total += float(loss) * len(batch["target"])
