@@ -57,10 +57,8 @@ class PoseSampler(nn.Module):
         a = torch.where(torch.tensor([name == "angle" for name in self.names]), 0.0, 1 / spread)
         b = 1 / spread
         self.register_buffer("hyp", hyp.view(-1, 1).clone(), persistent=False)  # (K, 1)
-        # (cos a, sin a, -sin a, cos a) = cos(a - phase)
-        self.register_buffer("phase", torch.tensor([0.0, 0.5, -0.5, 0.0]) * torch.pi,
-                             persistent=False)
-        self.register_buffer("refine_t", torch.tensor(refine or 0.0), persistent=False)
+        # (cos a, sin a) = cos(a - phase)
+        self.register_buffer("phase", torch.tensor([0.0, torch.pi / 2]), persistent=False)
         # KL = [mu^2, s^2, log s] @ kl_weight + kl_const
         self.register_buffer("kl_weight", torch.cat([0.5 * a**2, 0.5 * b**2,
                                                      -torch.ones(self.n)]), persistent=False)
@@ -127,52 +125,56 @@ class _PoseStep(torch.autograd.Function):
             angle, th = ps._angle(mu[..., i])
             if eps is not None:
                 angle = angle + dev[..., i]
-            # (cos, sin, -sin, cos): the rotation's row and its derivative by the angle
-            cs4 = torch.cos(angle.unsqueeze(-1) - ps.phase)  # (K, B, 4)
+            cs = torch.cos(angle.unsqueeze(-1) - ps.phase)  # (K, B, 2): cos, sin
         else:
-            cs4 = pose_out.new_tensor([1.0, 0.0, 0.0, 0.0]).expand(k, b, 4)
-        if "scale" in ix:  # R(-angle) (p - offset) / scale
-            cs4 = cs4 / torch.exp(ps.scale_prior * v[..., ix["scale"]]).unsqueeze(-1)
+            cs = pose_out.new_zeros(k, b, 2)
+            cs[..., 0] = 1.0
+        scale = None
+        if "scale" in ix:
+            scale = torch.exp(ps.scale_prior * v[..., ix["scale"]])
+            cs = cs / scale.unsqueeze(-1)
         if "offset_row" in ix:
             i = ix["offset_row"]
             rows = torch.baddbmm(ps.coef.view(1, 1, 12), v[..., i:i + 2], ps.offset_rows)
             rows = rows.view(k * b, 2, 6)
         else:
             rows = ps.coef.expand(k * b, 2, 6)
-        theta = torch.bmm(cs4.reshape(k * b, 1, 4)[..., :2], rows).view(k, b, 6)
+        theta = torch.bmm(cs.view(k * b, 1, 2), rows).view(k, b, 6)
         ctx.ps = ps
-        ctx.save_for_backward(pose_out, log_s, s, eps, th, cs4, rows)
+        ctx.save_for_backward(pose_out, log_s, s, eps, th, cs, rows)
         return theta, kl
 
     @staticmethod
     def backward(ctx, g_theta, g_kl):
         ps = ctx.ps
-        pose_out, log_s, s, eps, th, cs4, rows = ctx.saved_tensors
+        pose_out, log_s, s, eps, th, cs, rows = ctx.saved_tensors
         n, ix = ps.n, ps.index
         mu = pose_out[..., :n]
         k, b = mu.shape[:2]
-        cs = cs4[..., :2]
-        # through theta = cs @ rows, to the draw v
-        g_cs = torch.bmm(rows, g_theta.reshape(k * b, 6, 1)).view(k, b, 2)
-        parts = []
-        if "angle" in ix:  # d(cos, sin) / d angle = (-sin, cos)
-            parts.append((g_cs * cs4[..., 2:]).sum(-1, keepdim=True))
-        if "offset_row" in ix:
-            g_rows = (cs.unsqueeze(-1) * g_theta.view(k, b, 1, 6)).view(k, b, 12)
-            parts.append(torch.bmm(g_rows, ps.offset_rows.transpose(1, 2)))  # (K, B, 2)
-        if "scale" in ix:  # cs = (cos, sin) / scale, scale = exp(scale_prior v)
-            parts.append((g_cs * cs).sum(-1, keepdim=True) * -ps.scale_prior)
-        g_v = torch.cat(parts, -1) if len(parts) > 1 else parts[0]  # (K, B, n)
-        # to the means and log standard deviations; with the KL's own gradients
-        # (d KL / d mu = a^2 mu, d KL / d s = b^2 s, d KL / d log s = -1)
+        # the KL's own gradients
         g_klc = g_kl.unsqueeze(-1)
-        g_s = g_klc * (s * ps.b2)
+        g_mu = g_klc * mu * ps.a2
+        g_s = g_klc * s * ps.b2
+        g_log_s = -g_klc
+        # through theta = cs @ rows: the draw v (and, for the angle, its mean)
+        g_t = g_theta.reshape(k * b, 6, 1)
+        g_cs = torch.bmm(rows, g_t).view(k, b, 2)
+        parts = {}
+        if "angle" in ix:  # d(cos, sin) / d angle = (-sin, cos): cs rotated by 90 degrees
+            parts["angle"] = g_cs[..., 1] * cs[..., 0] - g_cs[..., 0] * cs[..., 1]
+        if "offset_row" in ix:
+            g_rows = (cs.view(k, b, 2, 1) * g_theta.view(k, b, 1, 6)).view(k, b, 12)
+            g_off = torch.bmm(g_rows, ps.offset_rows.transpose(1, 2))  # (K, B, 2)
+            parts["offset_row"], parts["offset_col"] = g_off[..., 0], g_off[..., 1]
+        if "scale" in ix:  # cs = (cos, sin) / scale, scale = exp(scale_prior v)
+            parts["scale"] = -(g_cs * cs).sum(-1) * ps.scale_prior
+        g_v = torch.stack([parts[name] for name in ps.names], -1)  # (K, B, n)
         if eps is not None:
-            g_s = torch.addcmul(g_s, g_v, eps)
+            g_s = g_s + g_v * eps
         if th is not None:  # angle mean = hyp + refine tanh(raw)
             i = ix["angle"]
-            g_v[..., i] *= torch.addcmul(ps.refine_t, th, th, value=-ps.refine)
-        g_mu = torch.addcmul(g_v, g_klc, mu * ps.a2)
-        g_raw = torch.addcmul(g_klc, g_s, s, value=-1.0)  # -(d / d log s), then the clamp:
-        g_raw *= torch.where(log_s == pose_out[..., n:], -1.0, 0.0)
+            g_v[..., i] = g_v[..., i] * (ps.refine * (1 - th * th))
+        g_mu = g_mu + g_v
+        g_raw = (g_s * s + g_log_s) * (log_s == pose_out[..., n:])  # 0 where clamped
         return torch.cat([g_mu, g_raw], -1), None, None
+
