@@ -256,8 +256,10 @@ def test_save_load_round_trip_and_seed_reproducibility(tmp_path, small):
 def test_variants_train_and_round_trip(kwargs, small, tmp_path):
     m = RVAE(SHAPE, seed=0, device="cpu", **kwargs)
     cond = np.eye(2, dtype=np.float32)[np.arange(64) % 2] if "condition_dim" in kwargs else None
-    h = m.fit(small[:64], epochs=2, batch_size=32, progress=False, condition=cond)
+    h = m.fit(small[:64], epochs=2, batch_size=32, progress=False, condition=cond,
+              validation=small[64:96], validation_condition=None if cond is None else cond[:32])
     assert len(h["loss"]) == 2 and np.isfinite(h["loss"]).all()
+    assert np.isfinite(h["val_loss"]).all()  # every hypothesis scored exactly
     assert h["loss"][1] < h["loss"][0]
     enc = m.encode(small[:64], condition=cond)
     if kwargs.get("symmetry") == 2:

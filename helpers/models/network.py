@@ -437,9 +437,12 @@ class InvariantNet(nn.Module):
             logq = torch.log_softmax(-total, dim=1)
             q = logq.exp()
             recon = (q * err).sum(1)
-            qc = torch.zeros(b, c, device=target.device).scatter_add_(1, cls_sel, q)
-            kl_c = (qc * qc.clamp_min(1e-12).log()).sum(1)
-            kl_p = (q * (kl_sel + logq)).sum(1) - kl_c
+            kl_p = (q * (kl_sel + logq)).sum(1)
+            kl_c = None  # one class: no class KL
+            if c > 1:
+                qc = torch.zeros(b, c, device=target.device).scatter_add_(1, cls_sel, q)
+                kl_c = (qc * qc.clamp_min(1e-12).log()).sum(1)
+                kl_p = kl_p - kl_c
         return self._total_loss(enc, nll, log_ck, beta, capacity, recon=(recon, 0.0),
                                 kl_pose=(kl_p, log_ck - math.log(c)),
                                 kl_class=(kl_c, math.log(c)))
