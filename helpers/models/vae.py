@@ -534,11 +534,11 @@ class RVAE(_VAEFamily):
       rotation-equivariant by construction (``helpers.models.polar``); the pose heads read
       each copy's features, the content latents their mean over the copies (invariant).
       ``encoder="conv"`` runs a small CNN on each explicit copy.
-    - ``top_hypotheses``: training ranks every angle hypothesis without gradient (on 2x-binned
-      images) and decodes only this many most probable ones per image with gradient (1 by
-      default for RVAE: on the test objects, seeds 0-3, 1 and 2 reached the same angle,
-      offset and shape correlations after 3 epochs, and 1 is cheaper; JRVAE keeps 4 of its
-      class x angle hypotheses). ``encode`` always scores every hypothesis exactly.
+    - ``top_hypotheses``: training ranks every angle hypothesis without gradient (on half the
+      pixels of 2x-binned images) and decodes only this many most probable ones per image
+      with gradient (1 by default for RVAE: on the test objects, seeds 0-3, 1 and 2 reached
+      the same angle, offset and shape correlations after 3 epochs, and 1 is cheaper; JRVAE
+      keeps 4 of its class x angle hypotheses). ``encode`` always scores every hypothesis exactly.
     """
 
     _rotation = True
