@@ -52,20 +52,29 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def run_one(name: str, args) -> dict:
-    """Train one model epoch by epoch, scoring after each epoch (scoring time excluded)."""
+def _setup(names, args):
+    """The benchmark's data set and fresh models ``names`` (keys of ``MODELS``)."""
     import torch
 
     from helpers.models import RVAE, VAE
-    from helpers.models.metrics import angle_leak, circular_correlation
     from helpers.simulate.objects import rotated_objects
 
     if args.threads:
         torch.set_num_threads(args.threads)
     data = rotated_objects(args.n, size=28, max_shift=2.0, seed=0)
-    spec = MODELS[name]
-    cls = {"VAE": VAE, "RVAE": RVAE}[spec["cls"]]
-    model = cls((28, 28), latent_dim=2, seed=0, device=args.device, **spec["kwargs"])
+    models = []
+    for name in names:
+        spec = MODELS[name]
+        cls = {"VAE": VAE, "RVAE": RVAE}[spec["cls"]]
+        models.append(cls((28, 28), latent_dim=2, seed=0, device=args.device, **spec["kwargs"]))
+    return data, models
+
+
+def run_one(name: str, args) -> dict:
+    """Train one model epoch by epoch, scoring after each epoch (scoring time excluded)."""
+    from helpers.models.metrics import angle_leak, circular_correlation
+
+    data, (model,) = _setup([name], args)
     rss0 = _peak_rss_mb()
     seconds, curve = [], []
     reached = None
@@ -102,15 +111,7 @@ def paired_epochs(args) -> dict:
     """Default RVAE and plain VAE epochs interleaved in one process (VAE, RVAE, VAE, ...),
     ``args.pairs`` of each: the ratio of each pair's epochs cancels the slow drifts of a
     shared machine, which the separate runs above do not."""
-    import torch
-
-    from helpers.models import RVAE, VAE
-    from helpers.simulate.objects import rotated_objects
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = rotated_objects(args.n, size=28, max_shift=2.0, seed=0)
-    models = [cls((28, 28), latent_dim=2, seed=0, device=args.device) for cls in (VAE, RVAE)]
+    data, models = _setup(["vae", "rvae-resample"], args)
     seconds = np.zeros((args.pairs, 2))
     for i in range(args.pairs):
         for j, m in enumerate(models):

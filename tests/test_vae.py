@@ -23,7 +23,7 @@ from helpers.models.metrics import (
 from helpers.models.pose import (
     homogeneous,
     pixel_points,
-    pose_matrices,
+    point_poses,
     render,
     render_points,
     rotate_images,
@@ -81,7 +81,7 @@ def test_render_points_equals_render_at_the_disk_pixels(k):
     emb = dec.prepare(torch.randn(3, 2, generator=gen))
     with torch.no_grad():
         whole = dec.draw(emb, angle, offset, scale).reshape(3, k, -1)[..., index]
-        theta = dec.pose_matrices(angle, offset, scale)
+        theta = point_poses(dec.canvas, angle, offset, scale)
         torch.testing.assert_close(dec.draw_points(emb, homogeneous(points), theta), whole)
 
 
@@ -112,7 +112,7 @@ def _pose_written_out(net, pose_out, eps):
     p = torch.tensor(spread, dtype=mu.dtype)
     mean_weight = torch.tensor([0.0 if n == "angle" else 1.0 for n in names], dtype=mu.dtype)
     kl = (0.5 * ((mu * mean_weight / p) ** 2 + (s / p) ** 2 - 1) - torch.log(s / p)).sum(-1)
-    return pose_matrices((2, 2), net.decoder.canvas, angle, offset, scale).transpose(0, 1), kl
+    return point_poses(net.decoder.canvas, angle, offset, scale), kl
 
 
 @pytest.mark.parametrize("kwargs", [dict(), dict(scale=True, symmetry=2), dict(translation=False),

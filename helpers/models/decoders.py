@@ -16,9 +16,9 @@ means no pose at all (a plain VAE) and returns ``(B, 1, H, W)``. Decoding is spl
 that the pose-free part runs once per sample: ``state = prepare(z)`` (a tensor with the batch
 first: the canonical canvas, or the latent's embedding), then ``draw(state, pose)`` (whole
 images) or ``draw_points(state, xy1, theta)`` (chosen pixels, for the loss), with the
-poses given as ``theta = pose_matrices(angle, offset, scale)`` ``(K, B, 2, 3)``: where each
-output pixel reads the canonical image, in normalised units (``pose.point_grid``), built
-once per batch for all hypotheses.
+poses given as ``theta = pose.point_poses(decoder.canvas, angle, offset, scale)`` ``(K, B,
+2, 3)``: where each output pixel reads the canonical image, in normalised units
+(``pose.point_grid``), built once per batch for all hypotheses.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ import math
 import torch
 from torch import nn
 
-from . import pose
-from .pose import homogeneous, pixel_points, point_grid, render, sample_points
+from .pose import homogeneous, pixel_points, point_grid, point_poses, render, sample_points
 
 __all__ = ["ResampleDecoder", "CoordinateDecoder", "make_decoder", "canvas_shape"]
 
@@ -90,12 +89,6 @@ class ResampleDecoder(nn.Module):
             angle = canvas.new_zeros(canvas.shape[0], k)
         return render(canvas, self.image_shape, angle, offset, scale)
 
-    def pose_matrices(self, angle, offset=None, scale=None) -> torch.Tensor:
-        """Poses ``angle`` ``(B, K)``, ``offset`` ``(B, K, 2)``, ``scale`` ``(B, K)`` as the
-        ``(K, B, 2, 3)`` matrices (hypothesis first) ``draw_points`` takes
-        (``pose.point_grid``)."""
-        return pose.pose_matrices((2, 2), self.canvas, angle, offset, scale).transpose(0, 1)
-
     def draw_points(self, canvas, xy1, theta) -> torch.Tensor:
         """``draw`` at the output pixels ``xy1`` ``(P, 3)`` (``pose.homogeneous`` of (row,
         col) from the image centre) only, at the poses ``theta`` ``(K, B, 2, 3)``:
@@ -127,19 +120,13 @@ class CoordinateDecoder(nn.Module):
         """The latent's embedding ``(B, hidden)``."""
         return self.latent(z)
 
-    def pose_matrices(self, angle, offset=None, scale=None) -> torch.Tensor:
-        """Poses as the ``(K, B, 2, 3)`` matrices ``draw_points`` takes (see
-        ``ResampleDecoder.pose_matrices``)."""
-        return pose.pose_matrices((2, 2), self.image_shape, angle, offset,
-                                  scale).transpose(0, 1)
-
     def draw(self, emb, angle=None, offset=None, scale=None) -> torch.Tensor:
         """Evaluate the pixel MLP at every posed coordinate: ``(B, K, H, W)``."""
         b = emb.shape[0]
         if angle is None:
             k = 1 if offset is None else offset.shape[1]
             angle = emb.new_zeros(b, k)
-        theta = self.pose_matrices(angle, offset, scale)
+        theta = point_poses(self.canvas, angle, offset, scale)
         return self.draw_points(emb, self.pixels, theta).reshape(b, -1, *self.image_shape)
 
     def draw_points(self, emb, xy1, theta) -> torch.Tensor:

@@ -56,15 +56,13 @@ from .pose import (
     rotate_vectors,
     sample_points,
 )
-from .pose_sample import PoseSampler
+from .pose_sample import LOG_STD_MAX, LOG_STD_MIN, PoseSampler
 
 __all__ = ["InvariantNet"]
 
-_LOG_STD_MIN, _LOG_STD_MAX = -7.0, 2.0
-
 
 def _std(raw: torch.Tensor) -> torch.Tensor:
-    return raw.clamp(_LOG_STD_MIN, _LOG_STD_MAX).exp()
+    return raw.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
 
 
 class InvariantNet(nn.Module):
@@ -147,9 +145,8 @@ class InvariantNet(nn.Module):
             self.pose_sampler = PoseSampler(names, self.hyp, self.refine if self.enumerate
                                             else None, prior, self.scale_prior,
                                             self.decoder.canvas)
-        if self.enumerate and not self.polar_trunk:  # the polar samples cover the disk
+        if self.enumerate and not self.polar_trunk:  # (the polar samples cover the disk)
             self.register_buffer("mask", disk_mask(self.enc_shape))
-        if self.enumerate and not self.polar_trunk:
             # fixed sampling grid of the K copies turned by -hyp (not saved: rebuilt here)
             theta = pose_matrices(self.enc_shape, self.enc_shape, -self.hyp.view(1, -1))[0]
             grid = F.affine_grid(theta, [self.k, 1, *self.enc_shape], align_corners=False)
@@ -257,7 +254,7 @@ class InvariantNet(nn.Module):
                 pooled = torch.cat([pooled, cond], dim=1)
             pose_out = self.pose_head(per_copy)  # (K, B, 2n)
             z_out = self.z_head(pooled)  # (B, 2d): invariant already
-            z_log_std = z_out[:, d:].clamp(_LOG_STD_MIN, _LOG_STD_MAX)
+            z_log_std = z_out[:, d:].clamp(LOG_STD_MIN, LOG_STD_MAX)
             enc = {"z": z_out[:, :d], "z_std": z_log_std.exp(), "z_log_std": z_log_std}
         else:
             b = xin.shape[0]
@@ -276,7 +273,7 @@ class InvariantNet(nn.Module):
             out = self.head(feats).view(b, self.k, -1)
             pose_out = out[..., : 2 * n].transpose(0, 1)
             if self.k == 1:
-                z_log_std = out[:, 0, 2 * n + d:].clamp(_LOG_STD_MIN, _LOG_STD_MAX)
+                z_log_std = out[:, 0, 2 * n + d:].clamp(LOG_STD_MIN, LOG_STD_MAX)
                 enc = {"z": out[:, 0, 2 * n: 2 * n + d], "z_std": z_log_std.exp(),
                        "z_log_std": z_log_std}
             else:  # content evidence averaged over the copies
@@ -303,7 +300,7 @@ class InvariantNet(nn.Module):
     # the hypotheses ----------------------------------------------------------------------
     def _sample(self, enc: dict, cond, noise=None):
         """Decoder inputs for every class ``(B, C, D)``, the poses of every hypothesis as
-        ``decoder.pose_matrices`` ``(K, B, 2, 3)`` (None without pose) and their KL
+        ``pose.point_poses`` ``(K, B, 2, 3)`` (None without pose) and their KL
         ``(B, K)``; ``noise(t)`` draws standard normals like ``t`` (training), None uses the
         means."""
         z = enc["z"]

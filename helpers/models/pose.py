@@ -21,6 +21,7 @@ __all__ = [
     "pose_matrices",
     "render",
     "render_points",
+    "point_poses",
     "homogeneous",
     "point_grid",
     "sample_points",
@@ -126,15 +127,27 @@ def render_points(
     offset: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``render`` evaluated at chosen output pixels only: ``(B, K, P)`` (a transposed view).
+    """``render`` evaluated at chosen output pixels only: ``(B, K, P)``.
 
     points: ``(P, 2)`` output pixel centres (row, col) relative to the output centre (e.g.
     from ``pixel_points``), in the units of ``offset``; the other arguments as in
     ``render``. The training loss uses it to compare only the pixels that every rotation
     keeps in view.
     """
-    theta = pose_matrices((2, 2), tuple(canonical.shape[1:]), angle, offset, scale)
-    return sample_points(canonical, homogeneous(points), theta.transpose(0, 1))
+    theta = point_poses(tuple(canonical.shape[1:]), angle, offset, scale)
+    return sample_points(canonical, homogeneous(points), theta)
+
+
+def point_poses(
+    canvas: tuple[int, int],
+    angle: torch.Tensor,
+    offset: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Poses ``angle`` ``(B, K)``, ``offset`` ``(B, K, 2)``, ``scale`` ``(B, K)`` of an
+    ``(Hc, Wc)`` canonical ``canvas`` as the ``(K, B, 2, 3)`` matrices (hypothesis first)
+    that ``point_grid`` and ``sample_points`` take."""
+    return pose_matrices((2, 2), canvas, angle, offset, scale).transpose(0, 1)
 
 
 def homogeneous(points: torch.Tensor) -> torch.Tensor:
@@ -149,10 +162,10 @@ def point_grid(xy1: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     first): normalised (x, y) source coordinates ``(B, K, P, 2)`` (a permuted view; as
     ``grid_sample`` reads them, the samples come out ``(B, 1, K, P)``).
 
-    ``theta`` must be ``pose_matrices((2, 2), canvas_shape, ...)``: an output "2 pixels
-    wide" makes its normalised output units pixels. Normalised source coordinates do not
-    depend on the canvas resolution, so the same ``theta`` serves a canvas binned f x f at
-    the binned pixels' centres in full-resolution pixels.
+    ``theta`` must be ``point_poses(canvas_shape, ...)``, i.e. ``pose_matrices((2, 2), ...)``:
+    an output "2 pixels wide" makes its normalised output units pixels. Normalised source
+    coordinates do not depend on the canvas resolution, so the same ``theta`` serves a canvas
+    binned f x f at the binned pixels' centres in full-resolution pixels.
     """
     k, b = theta.shape[:2]
     # one matrix product for every pose and point, no copy (grid_sample reads the strides)

@@ -77,7 +77,7 @@ class PoseSampler(nn.Module):
     def forward(self, pose_out: torch.Tensor, eps: torch.Tensor | None):
         """``pose_out`` ``(K, B, 2n)`` (means then raw log standard deviations, hypothesis
         first), ``eps`` ``(K, B, n)`` standard normals (None: the means). Returns the pose
-        matrices ``(K, B, 2, 3)`` (hypothesis first, as ``decoder.pose_matrices``) and the
+        matrices ``(K, B, 2, 3)`` (hypothesis first, as ``pose.point_poses``) and the
         KL ``(B, K)`` (nats)."""
         theta, kl = _PoseStep.apply(pose_out.contiguous(), eps, self)
         k, b = kl.shape
