@@ -110,11 +110,10 @@ def main(argv=None):
     top = m.config["top_hypotheses"]
     th = theta[:top].clone().requires_grad_()  # (top, B, 2, 3): hypothesis first
     c = canvas.clone().requires_grad_()
-    target = inputs["target"].unsqueeze(1)
+    target = inputs["target"]
 
-    def render_top():
-        x_hat = net.decoder.draw_points(c, net.lik_xy1, th)  # the compared (disk) pixels
-        (((x_hat - target) ** 2) * net.lik_half_weight).sum().backward()
+    def render_top():  # the compared (disk) pixels, rendering and error in one step
+        net.decoder.point_errors(c, net.lik_xy1, th, target, net.lik_half_weight).sum().backward()
 
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     for prm in net.parameters():
@@ -124,7 +123,7 @@ def main(argv=None):
         (f"rvae part: pose matrices and KL of all {net.k} hypotheses, fwd + bwd", pose),
         (f"rvae part: decoder output layer ({last.out_features} canvas pixels), fwd + bwd",
          canvas_layer),
-        (f"rvae part: ranking all {net.k} hypotheses (2x binned, {len(net.coarse_index)} "
+        (f"rvae part: ranking all {net.k} hypotheses ({len(net.coarse_index)} 2x-binned "
          "pixels, no gradient)", ranking),
         (f"rvae part: rendering the {top} decoded hypotheses ({len(net.lik_index)} pixels) + "
          "error, fwd + bwd", render_top),

@@ -28,6 +28,9 @@ from helpers.models.pose import (
     render_points,
     rotate_images,
     rotate_vectors,
+    sample_points,
+    sampled_squared_error,
+    squared_error,
 )
 from helpers.simulate.objects import card_glyphs, rotated_objects
 
@@ -83,6 +86,30 @@ def test_render_points_equals_render_at_the_disk_pixels(k):
         whole = dec.draw(emb, angle, offset, scale).reshape(3, k, -1)[..., index]
         theta = point_poses(dec.canvas, angle, offset, scale)
         torch.testing.assert_close(dec.draw_points(emb, homogeneous(points), theta), whole)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_sampled_squared_error_matches_sampling_then_error_and_its_gradient(k):
+    """The training loss's one-step rendering and error equals ``sample_points`` followed by
+    ``squared_error``, and its hand-written gradient equals autograd's (float64)."""
+    gen = torch.Generator().manual_seed(0)
+    canvas = torch.randn(2, 14, 14, generator=gen, dtype=torch.float64, requires_grad=True)
+    angle = torch.rand(2, k, generator=gen, dtype=torch.float64) * 2 * math.pi
+    offset = torch.randn(2, k, 2, generator=gen, dtype=torch.float64)
+    theta = point_poses((14, 14), angle, offset).requires_grad_()
+    index, weight, points = pixel_points((12, 12))
+    xy1, half = homogeneous(points).double(), 0.5 * weight.double()
+    target = torch.randn(2, len(index), generator=gen, dtype=torch.float64)
+    err = sampled_squared_error(canvas, xy1, theta, target, half)
+    ref = squared_error(sample_points(canvas, xy1, theta), target, half)
+    assert err.shape == (2, k)
+    torch.testing.assert_close(err, ref)
+    g = torch.randn(2, k, generator=gen, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad(err, (canvas, theta), g),
+                    torch.autograd.grad(ref, (canvas, theta), g)):
+        torch.testing.assert_close(a, b)
+    assert torch.autograd.gradcheck(
+        lambda c, t: sampled_squared_error(c, xy1, t, target, half), (canvas, theta))
 
 
 def _pose_written_out(net, pose_out, eps):

@@ -28,7 +28,16 @@ import math
 import torch
 from torch import nn
 
-from .pose import homogeneous, pixel_points, point_grid, point_poses, render, sample_points
+from .pose import (
+    homogeneous,
+    pixel_points,
+    point_grid,
+    point_poses,
+    render,
+    sample_points,
+    sampled_squared_error,
+    squared_error,
+)
 
 __all__ = ["ResampleDecoder", "CoordinateDecoder", "make_decoder", "canvas_shape"]
 
@@ -95,6 +104,12 @@ class ResampleDecoder(nn.Module):
         ``(B, K, P)``."""
         return sample_points(canvas, xy1, theta)
 
+    def point_errors(self, canvas, xy1, theta, target, half_weight) -> torch.Tensor:
+        """Weighted squared errors ``(B, K)`` of ``draw_points`` against ``target``
+        ``(B, P)`` (``pose.squared_error``), in one autograd step
+        (``pose.sampled_squared_error``)."""
+        return sampled_squared_error(canvas, xy1, theta, target, half_weight)
+
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:
         return self.draw(self.prepare(z), angle, offset, scale)
 
@@ -138,6 +153,11 @@ class CoordinateDecoder(nn.Module):
         src = point_grid(xy1, theta).flip(-1)
         hid = torch.tanh(self.coord(src) + emb.view(b, 1, 1, -1))
         return self.net(hid).squeeze(-1)  # (B, K, P)
+
+    def point_errors(self, emb, xy1, theta, target, half_weight) -> torch.Tensor:
+        """Weighted squared errors ``(B, K)`` of ``draw_points`` against ``target``
+        ``(B, P)`` (``pose.squared_error``)."""
+        return squared_error(self.draw_points(emb, xy1, theta), target, half_weight)
 
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:
         return self.draw(self.prepare(z), angle, offset, scale)

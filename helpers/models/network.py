@@ -26,15 +26,16 @@ resolution with gradient; they carry nearly all the posterior mass, so the loss 
 likelihood restricted to them (an upper bound of the full negative ELBO, tight once the
 posterior is peaked). ``infer`` scores every hypothesis exactly at full resolution. The data
 side (the encoder's polar-Fourier input, the compared pixels) is computed once per ``fit``
-(``training_inputs``), and the poses and KL of all hypotheses in one hand-differentiated step
-(``pose_sample.PoseSampler``): at a batch of 32 on a CPU a step's cost is mostly the number of
+(``training_inputs``), the poses and KL of all hypotheses in one hand-differentiated step
+(``pose_sample.PoseSampler``), and the decoded hypothesis' rendering and error in another
+(``decoder.point_errors``): at a batch of 32 on a CPU a step's cost is mostly the number of
 small operations, not their arithmetic.
 
 Reconstruction error: ``err = 0.5 * sum_p w_p (x_p - x_hat_p)^2`` on images normalised by the
 training mean and standard deviation (a Gaussian likelihood of unit variance, up to a
 constant), over the compared pixels ``p``: for RVAE the centred disk the encoder sees (``w``:
 1 inside, a soft 1-pixel edge), otherwise all pixels (``w = 1``). Only those pixels are
-rendered (``decoder.draw_points``).
+rendered (``decoder.point_errors``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from .pose import (
     pose_matrices,
     rotate_vectors,
     sample_points,
+    squared_error,
 )
 from .pose_sample import LOG_STD_MAX, LOG_STD_MIN, PoseSampler
 
@@ -332,9 +334,12 @@ class InvariantNet(nn.Module):
         angle) indices ``idx`` ``(B, M)``."""
         b = target.shape[0]
         c = state.shape[0] // b
+        if theta is None:  # no pose: whole images, one hypothesis per class
+            x_hat = self.decoder.draw(state).flatten(2).view(b, c, 1, -1)
+            err = squared_error(x_hat, target, None)
+            return err if idx is None else err.view(b, c).gather(1, idx)
         if idx is None:
-            th = theta if theta is None or c == 1 else theta.repeat_interleave(c, 1)
-            x_hat = self._draw(state, th)
+            th = theta if c == 1 else theta.repeat_interleave(c, 1)
             shape = (b, c, self.k)
         else:
             m = idx.shape[1]
@@ -345,26 +350,11 @@ class InvariantNet(nn.Module):
                 st = state.view(b, c, -1).gather(
                     1, (idx // self.k).unsqueeze(-1).expand(b, m, state[0].numel()))
                 state, th = st.reshape(b * m, *tail), th.transpose(0, 1).reshape(1, b * m, 2, 3)
-            x_hat = self._draw(state, th)
             shape = (b, m)
-        return self._squared_error(x_hat.reshape(*shape, -1), target,
-                                   self.lik_half_weight if self.posed else None)
-
-    def _draw(self, state, theta) -> torch.Tensor:
-        """Decoded hypotheses at the compared pixels: ``(B, K, P)`` at the poses ``theta``,
-        or ``(B, 1, H*W)`` without pose."""
-        if theta is None:
-            return self.decoder.draw(state).flatten(2)
-        return self.decoder.draw_points(state, self.lik_xy1, theta)
-
-    @staticmethod
-    def _squared_error(x_hat, target, half_weight):
-        """``sum_p half_weight_p (x_hat - target)^2`` over the last axis (``half_weight``
-        None: 0.5 for every pixel); ``x_hat`` ``(B, ..., P)``, ``target`` ``(B, P)``
-        broadcast over the middle axes."""
-        diff = x_hat - target.reshape(target.shape[0], *([1] * (x_hat.dim() - 2)), -1)
-        sq = diff * diff
-        return 0.5 * sq.sum(-1) if half_weight is None else (sq * half_weight).sum(-1)
+        rows = state.shape[0] // b  # canvases per image: the target repeated for each
+        tgt = target if rows == 1 else target.repeat_interleave(rows, 0)
+        err = self.decoder.point_errors(state, self.lik_xy1, th, tgt, self.lik_half_weight)
+        return err.view(shape)
 
     def _coarse_errors(self, batch: dict, state, theta):
         """Approximate errors of all hypotheses ``(B, C, K)`` for ranking them: computed on
@@ -381,8 +371,8 @@ class InvariantNet(nn.Module):
         # the binned pixels' centres (full-resolution units) read the binned canvas
         x_hat = sample_points(canvas_low, self.coarse_xy1, th)
         # each binned pixel stands for f^2 pixels (in its weight)
-        return self._squared_error(x_hat.reshape(b, c, self.k, -1), batch["target_low"],
-                                   self.coarse_half_weight)
+        return squared_error(x_hat.reshape(b, c, self.k, -1), batch["target_low"],
+                             self.coarse_half_weight)
 
     def hypotheses(self, x, cond, enc: dict):
         """Errors ``(B, C, K)`` and pose KLs ``(B, K)`` of every (class, angle) hypothesis at
