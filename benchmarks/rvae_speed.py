@@ -6,7 +6,7 @@ circle, shifted by up to 2 pixels, with a known shape factor (``helpers.simulate
 Models, each trained in its own process (so peak memory is its own):
 
 - ``vae``: a plain VAE (no pose), the speed reference;
-- ``rvae-resample``: RVAE, default design (K=16 angle hypotheses, all seen by the encoder in
+- ``rvae-resample``: RVAE, default design (K=12 angle hypotheses, all seen by the encoder in
   one pass through its polar-Fourier first layer; exact posterior over the hypotheses, the
   most probable one decoded with gradient; resample decoder, likelihood on the centred disk);
 - ``rvae-coordinate``: the same RVAE with the anchors' coordinate (spatial) decoder;

@@ -39,9 +39,9 @@ replaces ``beta * KL_z`` by ``gamma * |KL_z - C(t)|``, ``C`` growing linearly fr
 
 Defaults (chosen on full-circle rotated test objects, see ``tests/test_vae.py`` and
 ``benchmarks/rvae_speed.py``): Adam ``lr=1e-3`` (the anchors' 1e-4 leaves the angle
-unused), batch 32, K = 16 hypotheses of which the best-ranked one is decoded with gradient
-(JRVAE: the 4 best), MLP encoder/decoder 2 x 128 tanh, resample decoder, images larger than
-32 pixels area-averaged to 32 for the encoder only.
+unused), batch 32, K = 12 angle hypotheses of which the best-ranked one is decoded with
+gradient (JRVAE: 16 hypotheses, the 4 best decoded), MLP encoder/decoder 2 x 128 tanh,
+resample decoder, images larger than 32 pixels area-averaged to 32 for the encoder only.
 
 What is modelled: with angle hypotheses (RVAE), the largest centred disk of the image, the
 part the encoder sees and every rotation keeps in view; the likelihood compares only it, and
@@ -515,12 +515,16 @@ class RVAE(_VAEFamily):
     """Rotation-invariant VAE; ``translation=True`` adds offsets, ``scale=True`` a scale.
 
     ``RVAE(image_shape, latent_dim=2, *, translation=True, scale=False, condition_dim=0,
-    encoder="mlp", decoder="resample", hidden=(128, 128), pose="enumerate", n_rotations=16,
+    encoder="mlp", decoder="resample", hidden=(128, 128), pose="enumerate", n_rotations=12,
     symmetry=1, angle_prior=0.1, translation_prior=0.1, scale_prior=0.1, encoder_size=32,
     top_hypotheses=1, beta=1.0, capacity=None, seed=0, device="auto")``
 
-    - ``n_rotations``: K angle hypotheses enumerated exactly (``pose="enumerate"``);
-      ``pose="regress"`` regresses the angle directly (the anchors' design, for comparison).
+    - ``n_rotations``: K angle hypotheses enumerated exactly (``pose="enumerate"``), each
+      refined by up to 1.5 half-steps; ``pose="regress"`` regresses the angle directly (the
+      anchors' design, for comparison). 12 by default (JRVAE: 16): on the test objects
+      (seeds 0-3, 3 epochs) K = 12 and K = 16 reached the same angle (0.998-0.999), offset
+      (0.979-0.982 against 0.978-0.983) and shape (0.984-0.988 against 0.987-0.988)
+      correlations, and K = 12 trains 2-3 % faster.
     - ``symmetry``: n-fold symmetric objects (graphene: 3, rods: 2) put all K hypotheses in
       ``[0, 2 pi / n)`` and encode angles modulo ``2 pi / n``; 1 (the default) assumes
       nothing.
@@ -544,10 +548,10 @@ class RVAE(_VAEFamily):
     _rotation = True
 
     def __init__(self, image_shape, latent_dim: int = 2, *, translation: bool = True,
-                 top_hypotheses: int = 1, **kwargs):
+                 n_rotations: int = 12, top_hypotheses: int = 1, **kwargs):
         kwargs.pop("n_classes", None)
         super().__init__(image_shape, latent_dim, translation=translation,
-                         top_hypotheses=top_hypotheses, **kwargs)
+                         n_rotations=n_rotations, top_hypotheses=top_hypotheses, **kwargs)
 
 
 class JRVAE(_VAEFamily):
