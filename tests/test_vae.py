@@ -67,7 +67,7 @@ def test_render_from_a_larger_canvas_fills_the_corners():
     assert float(small_canvas.min()) < 0.5  # the corners a same-size image cannot fill
 
 
-@pytest.mark.parametrize("k", [1, 16])  # both ways render_points lays out its grid
+@pytest.mark.parametrize("k", [1, 16])  # one pose per image, and many
 def test_render_points_equals_render_at_the_disk_pixels(k):
     gen = torch.Generator().manual_seed(0)
     canvas = torch.randn(3, 34, 34, generator=gen)

@@ -15,10 +15,11 @@ Both take poses as ``angle (B, K)`` radians, ``offset (B, K, 2)`` pixels (row, c
 means no pose at all (a plain VAE) and returns ``(B, 1, H, W)``. Decoding is split in two so
 that the pose-free part runs once per sample: ``state = prepare(z)`` (a tensor with the batch
 first: the canonical canvas, or the latent's embedding), then ``draw(state, pose)`` (whole
-images) or ``draw_points(state, xy1, theta)`` (chosen pixels, for the loss), with the
-poses given as ``theta = pose.point_poses(decoder.canvas, angle, offset, scale)`` ``(K, B,
-2, 3)``: where each output pixel reads the canonical image, in normalised units
-(``pose.point_grid``), built once per batch for all hypotheses.
+images) or, for the loss, ``point_errors(state, xy1, theta, target, half_weight)``: the
+weighted squared errors at chosen pixels only, with the poses given as ``theta =
+pose.point_poses(decoder.canvas, angle, offset, scale)`` ``(K, B, 2, 3)`` (where each output
+pixel reads the canonical image, in normalised units: ``pose.point_grid``), built once per
+batch for all hypotheses.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from .pose import (
     point_grid,
     point_poses,
     render,
-    sample_points,
     sampled_squared_error,
     squared_error,
 )
@@ -98,16 +98,11 @@ class ResampleDecoder(nn.Module):
             angle = canvas.new_zeros(canvas.shape[0], k)
         return render(canvas, self.image_shape, angle, offset, scale)
 
-    def draw_points(self, canvas, xy1, theta) -> torch.Tensor:
-        """``draw`` at the output pixels ``xy1`` ``(P, 3)`` (``pose.homogeneous`` of (row,
-        col) from the image centre) only, at the poses ``theta`` ``(K, B, 2, 3)``:
-        ``(B, K, P)``."""
-        return sample_points(canvas, xy1, theta)
-
     def point_errors(self, canvas, xy1, theta, target, half_weight) -> torch.Tensor:
-        """Weighted squared errors ``(B, K)`` of ``draw_points`` against ``target``
-        ``(B, P)`` (``pose.squared_error``), in one autograd step
-        (``pose.sampled_squared_error``)."""
+        """Weighted squared errors ``(B, K)`` against ``target`` ``(B, P)`` of the canvases
+        rendered at the poses ``theta`` ``(K, B, 2, 3)``, at the output pixels ``xy1``
+        ``(P, 3)`` (``pose.homogeneous`` of (row, col) from the image centre) only, in one
+        autograd step (``pose.sampled_squared_error``)."""
         return sampled_squared_error(canvas, xy1, theta, target, half_weight)
 
     def forward(self, z, angle=None, offset=None, scale=None) -> torch.Tensor:

@@ -334,10 +334,9 @@ class InvariantNet(nn.Module):
         angle) indices ``idx`` ``(B, M)``."""
         b = target.shape[0]
         c = state.shape[0] // b
-        if theta is None:  # no pose: whole images, one hypothesis per class
-            x_hat = self.decoder.draw(state).flatten(2).view(b, c, 1, -1)
-            err = squared_error(x_hat, target, None)
-            return err if idx is None else err.view(b, c).gather(1, idx)
+        if theta is None:  # the plain VAE: whole images, its one hypothesis always kept
+            return squared_error(self.decoder.draw(state).flatten(2).view(b, c, 1, -1), target,
+                                 None)
         if idx is None:
             th = theta if c == 1 else theta.repeat_interleave(c, 1)
             shape = (b, c, self.k)

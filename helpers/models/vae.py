@@ -559,7 +559,8 @@ class JRVAE(_VAEFamily):
     ``n_classes`` (one canonical image per class), with rotation and optional translation.
 
     ``JRVAE(image_shape, latent_dim=2, n_classes=4, *, translation=True, capacity=None,
-    ...)`` plus every ``RVAE`` argument.
+    ...)`` plus every ``RVAE`` argument (``n_rotations=16``, ``top_hypotheses=4`` by
+    default).
 
     The class is enumerated exactly together with the K angle hypotheses: its posterior is
     computed from the reconstruction errors of every (class, angle) pair, so no relaxation
