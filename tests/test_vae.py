@@ -20,6 +20,7 @@ from helpers.models.metrics import (
     circular_correlation,
     hungarian_accuracy,
 )
+from helpers.models.network import class_marginal_kl
 from helpers.models.pose import (
     homogeneous,
     pixel_points,
@@ -361,6 +362,36 @@ def test_jrvae_finds_the_classes_and_their_angles_without_labels():
     # each class has its own canonical orientation: remove one offset per discovered class
     r = circular_correlation(enc.angle, g.angle, groups=enc.classes)
     assert r >= 0.9, r
+
+
+def test_class_marginal_kl_measures_how_unevenly_a_batch_uses_the_classes():
+    classes = torch.tensor([[0, 1], [2, 3]])
+    assert class_marginal_kl(torch.full((2, 2), 0.5), classes, 4).item() == pytest.approx(
+        0.0, abs=1e-6)  # each class a quarter of the batch
+    one = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert class_marginal_kl(one, classes, 4).item() == pytest.approx(
+        math.log(2), rel=1e-6)  # classes 0 and 2, half each
+    same = torch.tensor([[0, 1], [0, 2]])
+    assert class_marginal_kl(one, same, 4).item() == pytest.approx(math.log(4), rel=1e-6)
+    # its gradient moves posterior mass from the crowded class to the empty one
+    q = torch.tensor([[0.9, 0.1], [0.9, 0.1]], requires_grad=True)
+    class_marginal_kl(q, torch.tensor([[0, 1], [0, 1]]), 2).backward()
+    assert q.grad[0, 0] > 0 > q.grad[0, 1]
+
+
+def test_jrvae_loss_adds_the_weighted_class_balance_term():
+    g = card_glyphs(64, difficulty=0, seed=0)
+    m = JRVAE(SHAPE, latent_dim=2, n_classes=4, seed=0, device="cpu")
+    assert m.config["class_balance"] == 10.0 and RVAE(SHAPE).config["class_balance"] == 0.0
+    net = m.module.train()
+    batch = net.batch(net.training_inputs(torch.as_tensor(g.images)), torch.arange(32))
+    out = {}
+    for weight in (0.0, 5.0):
+        net.class_balance = weight
+        out[weight] = net.loss(batch, None, torch.Generator().manual_seed(0), 1.0, None, 4)
+    kl = out[5.0][1]["class_balance"]
+    assert "class_balance" not in out[0.0][1] and 0 < kl <= math.log(4)
+    assert out[5.0][0].item() == pytest.approx(out[0.0][0].item() + 5.0 * kl, rel=1e-5)
 
 
 def test_plots_and_widget_build_headless(small):

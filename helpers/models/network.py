@@ -60,7 +60,16 @@ from .pose import (
 )
 from .pose_sample import LOG_STD_MAX, LOG_STD_MIN, PoseSampler
 
-__all__ = ["InvariantNet"]
+__all__ = ["InvariantNet", "class_marginal_kl"]
+
+
+def class_marginal_kl(q: torch.Tensor, classes: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``KL(q(c) || uniform)`` in nats (a scalar tensor, differentiable in ``q``), ``q(c)``
+    the mean over a batch of the class posteriors: ``q`` ``(B, M)`` posterior probabilities of
+    M hypotheses per image (rows summing to 1), ``classes`` ``(B, M)`` their class indices."""
+    per_image = torch.zeros(q.shape[0], n_classes, device=q.device, dtype=q.dtype)
+    marginal = per_image.scatter_add(1, classes, q).mean(0)
+    return (marginal * (marginal * n_classes).clamp_min(1e-12).log()).sum()
 
 
 def _std(raw: torch.Tensor) -> torch.Tensor:
@@ -72,7 +81,7 @@ class InvariantNet(nn.Module):
 
     cfg keys: image_shape, latent_dim, rotation, translation, scale, n_classes,
     condition_dim, symmetry, pose, n_rotations, angle_prior, translation_prior, scale_prior,
-    encoder_size, encoder, decoder, hidden.
+    encoder_size, encoder, decoder, hidden, class_balance (optional, default 0).
     """
 
     def __init__(self, cfg: dict):
@@ -84,6 +93,7 @@ class InvariantNet(nn.Module):
         self.translation = cfg["translation"]
         self.use_scale = cfg["scale"]
         self.n_classes = cfg["n_classes"]
+        self.class_balance = cfg.get("class_balance", 0.0)
         self.cdim = cfg["condition_dim"]
         self.symmetry = cfg["symmetry"]
         self.enumerate = self.rotation and cfg["pose"] == "enumerate"
@@ -392,7 +402,9 @@ class InvariantNet(nn.Module):
         All C x K hypotheses are scored without gradient; the gradient flows through the
         ``top`` most probable ones (None: all of them), which carry nearly all the posterior
         mass and most of the cost otherwise. ``capacity = (c_z, gamma)`` replaces
-        ``beta * KL_z`` by ``gamma * |KL_z - c_z|``.
+        ``beta * KL_z`` by ``gamma * |KL_z - c_z|``. With classes and more than one
+        hypothesis kept, ``class_balance * KL(q(c) || uniform)`` is added, ``q(c)`` the
+        batch mean of the class posteriors (part ``class_balance``: that KL, nats).
         """
         enc = self.encode_input(batch["input"], cond)
 
@@ -426,6 +438,9 @@ class InvariantNet(nn.Module):
                                     kl_class=(None, math.log(c)))
         # -log of the mixture likelihood over the C x K hypotheses (the M kept: a bound)
         nll = -torch.logsumexp(-total, dim=1)
+        balance = None
+        if c > 1 and self.class_balance:  # the batch's class marginal against uniform
+            balance = class_marginal_kl(torch.softmax(-total, dim=1), cls_sel, c)
         with torch.no_grad():
             logq = torch.log_softmax(-total, dim=1)
             q = logq.exp()
@@ -436,9 +451,13 @@ class InvariantNet(nn.Module):
                 qc = torch.zeros(b, c, device=target.device).scatter_add_(1, cls_sel, q)
                 kl_c = (qc * qc.clamp_min(1e-12).log()).sum(1)
                 kl_p = kl_p - kl_c
-        return self._total_loss(enc, nll, log_ck, beta, capacity, recon=(recon, 0.0),
-                                kl_pose=(kl_p, log_ck - math.log(c)),
-                                kl_class=(kl_c, math.log(c)))
+        loss, parts = self._total_loss(enc, nll, log_ck, beta, capacity, recon=(recon, 0.0),
+                                       kl_pose=(kl_p, log_ck - math.log(c)),
+                                       kl_class=(kl_c, math.log(c)))
+        if balance is not None:
+            loss = loss + self.class_balance * balance
+            parts["class_balance"] = float(balance.detach())
+        return loss, parts
 
     @staticmethod
     def _total_loss(enc, nll, log_ck, beta, capacity, **parts):
