@@ -383,6 +383,11 @@ def test_jrvae_loss_adds_the_weighted_class_balance_term():
     g = card_glyphs(64, difficulty=0, seed=0)
     m = JRVAE(SHAPE, latent_dim=2, n_classes=4, seed=0, device="cpu")
     assert m.config["class_balance"] == 10.0 and RVAE(SHAPE).config["class_balance"] == 0.0
+    for bad in (dict(class_balance=-1.0), dict(class_balance=float("nan"))):
+        with pytest.raises(ValueError, match="class_balance"):
+            JRVAE(SHAPE, **bad)
+    with pytest.raises(ValueError, match="only JRVAE"):
+        RVAE(SHAPE, class_balance=1.0)
     net = m.module.train()
     batch = net.batch(net.training_inputs(torch.as_tensor(g.images)), torch.arange(32))
     out = {}

@@ -161,6 +161,8 @@ class _VAEFamily(Estimator):
             raise ValueError(f"top_hypotheses must be >= 1, got {top_hypotheses}")
         if not float(class_balance) >= 0:
             raise ValueError(f"class_balance must be >= 0, got {class_balance}")
+        if class_balance and not int(n_classes):
+            raise ValueError("class_balance weighs the class posteriors; only JRVAE has classes")
         hidden = [int(v) for v in hidden]
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden must be one or more positive layer widths, got {hidden}")
