@@ -60,16 +60,21 @@ from .pose import (
 )
 from .pose_sample import LOG_STD_MAX, LOG_STD_MIN, PoseSampler
 
-__all__ = ["InvariantNet", "class_marginal_kl"]
+__all__ = ["InvariantNet", "class_posteriors", "class_marginal_kl"]
 
 
-def class_marginal_kl(q: torch.Tensor, classes: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """``KL(q(c) || uniform)`` in nats (a scalar tensor, differentiable in ``q``), ``q(c)``
-    the mean over a batch of the class posteriors: ``q`` ``(B, M)`` posterior probabilities of
-    M hypotheses per image (rows summing to 1), ``classes`` ``(B, M)`` their class indices."""
+def class_posteriors(q: torch.Tensor, classes: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Per-image class posteriors ``(B, C)`` from the posterior probabilities ``q`` ``(B, M)``
+    of M hypotheses per image and their class indices ``classes`` ``(B, M)``."""
     per_image = torch.zeros(q.shape[0], n_classes, device=q.device, dtype=q.dtype)
-    marginal = per_image.scatter_add(1, classes, q).mean(0)
-    return (marginal * (marginal * n_classes).clamp_min(1e-12).log()).sum()
+    return per_image.scatter_add(1, classes, q)
+
+
+def class_marginal_kl(class_probs: torch.Tensor) -> torch.Tensor:
+    """``KL(q(c) || uniform)`` in nats (a scalar tensor, differentiable), ``q(c)`` the batch
+    mean of the per-image class posteriors ``class_probs`` ``(B, C)``."""
+    marginal = class_probs.mean(0)
+    return (marginal * (marginal * class_probs.shape[1]).clamp_min(1e-12).log()).sum()
 
 
 def _std(raw: torch.Tensor) -> torch.Tensor:
@@ -438,9 +443,10 @@ class InvariantNet(nn.Module):
                                     kl_class=(None, math.log(c)))
         # -log of the mixture likelihood over the C x K hypotheses (the M kept: a bound)
         nll = -torch.logsumexp(-total, dim=1)
-        balance = None
+        qc = balance = None
         if c > 1 and self.class_balance:  # the batch's class marginal against uniform
-            balance = class_marginal_kl(torch.softmax(-total, dim=1), cls_sel, c)
+            qc = class_posteriors(torch.softmax(-total, dim=1), cls_sel, c)
+            balance = class_marginal_kl(qc)
         with torch.no_grad():
             logq = torch.log_softmax(-total, dim=1)
             q = logq.exp()
@@ -448,15 +454,15 @@ class InvariantNet(nn.Module):
             kl_p = (q * (kl_sel + logq)).sum(1)
             kl_c = None  # one class: no class KL
             if c > 1:
-                qc = torch.zeros(b, c, device=target.device).scatter_add_(1, cls_sel, q)
+                qc = class_posteriors(q, cls_sel, c) if qc is None else qc.detach()
                 kl_c = (qc * qc.clamp_min(1e-12).log()).sum(1)
                 kl_p = kl_p - kl_c
+        extra = {} if balance is None else {"class_balance": (balance.detach().expand(b), 0.0)}
         loss, parts = self._total_loss(enc, nll, log_ck, beta, capacity, recon=(recon, 0.0),
                                        kl_pose=(kl_p, log_ck - math.log(c)),
-                                       kl_class=(kl_c, math.log(c)))
+                                       kl_class=(kl_c, math.log(c)), **extra)
         if balance is not None:
             loss = loss + self.class_balance * balance
-            parts["class_balance"] = float(balance.detach())
         return loss, parts
 
     @staticmethod
