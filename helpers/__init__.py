@@ -14,7 +14,8 @@ Sub-modules, one concern each (import the one you need; nothing runs at import t
 - ``helpers.models``    VAE family (VAE, rVAE, jrVAE), im2spec/spec2im, DIVIDE
 - ``helpers.plot``      figures
 - ``helpers.widgets``   interactive explorers (ipywidgets)
-- ``helpers.run``       the papermill runner (``python -m helpers.run``)
+- ``helpers.run``       the papermill runner (``python -m helpers.run``): seed sweeps on Dask,
+                        summaries, the smoke baseline
 
 Data flows one way: simulate/data -> segment -> features -> models -> plot.
 """

@@ -91,3 +91,48 @@ def test_readme_has_binder_and_a_colab_badge_per_notebook():
     for path in NOTEBOOKS:
         assert f"colab.research.google.com/github/{REPO_SLUG}/blob/main/notebooks/{path.name}" \
             in readme, f"README lacks a Colab badge for {path.name}"
+
+
+def _estimator_classes() -> set[str]:
+    """Names of the suite's estimators: the subclasses of the estimator base and every other
+    class whose constructor takes ``device``."""
+    import inspect
+
+    import helpers.models as models
+    import helpers.segment as segment
+    from helpers.models.base import Estimator
+
+    names = set()
+    for module in (models, segment):
+        for name, obj in vars(module).items():
+            if not inspect.isclass(obj) or issubclass(obj, BaseException):
+                continue
+            if issubclass(obj, Estimator):
+                names.add(name)
+                continue
+            try:
+                parameters = inspect.signature(obj).parameters
+            except (TypeError, ValueError):  # classes without an inspectable constructor
+                continue
+            if "device" in parameters:
+                names.add(name)
+    return names
+
+
+def test_the_device_parameter_reaches_every_model(notebook):
+    """`--device cuda` must move every model of the notebook: DEVICE is resolved once with
+    helpers.env.get_device and every estimator is built with `device=`."""
+    path, nb = notebook
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    # IPython magics are not Python: keep their indentation, drop their text
+    tree = ast.parse("\n".join(re.sub(r"^(\s*)[%!].*$", r"\1pass", line)
+                               for line in source.splitlines()))
+    assert "get_device(DEVICE)" in source, f"{path.name} never resolves DEVICE"
+    estimators = _estimator_classes()
+    assert {"RVAE", "UNet"} <= estimators, estimators
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", getattr(node.func, "attr", None)) in estimators]
+    assert calls, f"{path.name}: builds no estimator (is the list of estimators stale?)"
+    missing = [f"line {c.lineno}: {ast.unparse(c.func)}" for c in calls
+               if not any(k.arg == "device" for k in c.keywords)]
+    assert not missing, f"{path.name}: models built without device=: {missing}"

@@ -4,11 +4,19 @@ and the regression comparison against a baseline."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from helpers import run
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_notebook(path, body_cells):
@@ -70,40 +78,6 @@ def test_find_notebooks_by_prefix_and_unknown(executed):
         run.find_notebooks(["07"], notebook_dir=root)
 
 
-def test_compare_reports_moved_and_missing_metrics():
-    runs = [run.NotebookRun("nb", "ok", 1.0, {"r": 0.95, "n": 3, "flag": True, "wall_s": 9.0})]
-    baseline = {"notebooks": {"nb": {
-        "r": {"value": 0.90, "tolerance": 0.1},          # within
-        "n": {"value": 5, "tolerance": 1},               # moved
-        "flag": {"value": False, "tolerance": 0},        # changed
-        "gone": {"value": 1.0, "tolerance": 0.5},        # missing now
-        "wall_s": {"value": 1.0, "tolerance": None},     # recorded, not compared
-    }}}
-    drifts = {d.metric: d for d in run.compare_to_baseline(runs, baseline)}
-    assert sorted(drifts) == ["flag", "gone", "n"]
-    assert (drifts["n"].old, drifts["n"].new, drifts["n"].tolerance) == (5, 3, 1)
-    assert "baseline 5, now 3 (tolerance 1)" in str(drifts["n"])
-
-
-def test_nan_metric_counts_as_moved():
-    runs = [run.NotebookRun("nb", "ok", 1.0, {"r": float("nan")})]
-    baseline = {"notebooks": {"nb": {"r": {"value": 0.5, "tolerance": 10.0}}}}
-    assert len(run.compare_to_baseline(runs, baseline)) == 1
-
-
-def test_update_baseline_keeps_hand_set_tolerances(tmp_path):
-    path = tmp_path / "b.json"
-    path.write_text(json.dumps({"notebooks": {"nb": {"r": {"value": 0.1, "tolerance": 0.3}}}}))
-    runs = [run.NotebookRun("nb", "ok", 1.0, {"r": 0.5, "k": 10, "runtime_s": 3.0}),
-            run.NotebookRun("bad", "failed", 1.0, {})]
-    run.update_baseline(runs, path)
-    new = json.loads(path.read_text())["notebooks"]
-    assert new["nb"]["r"] == {"value": 0.5, "tolerance": 0.3}
-    assert new["nb"]["k"] == {"value": 10, "tolerance": 1.0}
-    assert new["nb"]["runtime_s"]["tolerance"] is None
-    assert "bad" not in new
-
-
 def test_save_results_is_atomic_and_plain(tmp_path):
     import numpy as np
 
@@ -114,3 +88,181 @@ def test_save_results_is_atomic_and_plain(tmp_path):
     with pytest.raises(ValueError, match="results must hold"):
         run.save_results({"x": object()}, tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), np.float32("nan")])
+def test_save_results_refuses_non_finite_numbers_naming_the_key(tmp_path, bad):
+    with pytest.raises(ValueError, match=r"results\['scores'\]\[1\] is (nan|inf)"):
+        run.save_results({"ok": 1.0, "scores": [0.5, bad]}, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()
+    run.save_results({"failed_quantity": None}, tmp_path / "r.json")  # None is the way
+    assert json.loads((tmp_path / "r.json").read_text()) == {"failed_quantity": None}
+
+
+def run_cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "helpers.run", *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_a_notebook_that_wrote_results_then_failed_leaves_no_results(tmp_path):
+    make_notebook(tmp_path / "01_late_failure.ipynb", [
+        "from helpers.run import save_results\nsave_results({'r': 0.9}, RESULTS_PATH)",
+        "raise RuntimeError('after the results')",
+    ])
+    out = tmp_path / "out"
+    (bad,) = run.run_notebooks([tmp_path / "01_late_failure.ipynb"], out, log=lambda *_: None)
+    assert bad.status == "failed" and bad.results == {}
+    assert not (out / "01_late_failure.results.json").exists()
+    assert (out / "01_late_failure.ipynb").is_file()  # the executed notebook, with traceback
+    assert not list(out.glob(".*partial*"))
+
+
+def test_kernel_start_failures_are_retried_and_recorded(tmp_path, monkeypatch):
+    from helpers.run import execute
+
+    make_notebook(tmp_path / "01_ok.ipynb", [
+        "from helpers.run import save_results\nsave_results({'r': 1.0}, RESULTS_PATH)"])
+    real = execute._execute_once
+    failures = ["ZMQError: Address already in use (addr='tcp://127.0.0.1:5555')",
+                "RuntimeError: Kernel didn't respond in 60 seconds"]
+
+    def flaky(*args):
+        if failures:
+            return {"error": failures.pop(0), "failed_cell": None, "failed_source": None,
+                    "kernel_start": True}
+        return real(*args)
+
+    monkeypatch.setattr(execute, "_execute_once", flaky)
+    result = execute.run_notebook(tmp_path / "01_ok.ipynb", tmp_path / "out", smoke=True)
+    assert (result.status, result.attempts, result.results) == ("ok", 3, {"r": 1.0})
+    assert "Address already in use" in result.retried[0] and len(result.retried) == 2
+
+
+def test_kernel_start_error_patterns():
+    from helpers.run.execute import KERNEL_START_ERRORS
+
+    assert KERNEL_START_ERRORS.search("zmq.error.ZMQError: Address already in use")
+    assert KERNEL_START_ERRORS.search("RuntimeError: Kernel didn't respond in 60 seconds")
+    assert not KERNEL_START_ERRORS.search("ValueError: image must be 2-D")
+
+
+def test_bad_arguments_exit_2_with_a_clear_message():
+    for args, expected in [
+        (["--jobs", "0"], "--jobs: must be a whole number >= 1, got '0'"),
+        (["00", "--param", "N_EPOCHS=3"], "N_EPOCHS: not a parameter of 00_invariant_vae_basics"),
+        (["00", "--param", "SEED=3"], "SEED is set by the runner's own option"),
+        (["--seeds", "3-1"], "seeds take non-negative integers"),
+        (["99"], "no notebook matches '99'"),
+        (["--cpu-kernels", "fast"], "unknown setting(s) ['fast']"),
+    ]:
+        proc = run_cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert expected in proc.stderr, (args, proc.stderr)
+
+
+def test_parse_seeds():
+    assert run.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert run.parse_seeds("0,2,7") == [0, 2, 7]
+    assert run.parse_seeds("1-2,5,2") == [1, 2, 5]
+
+
+@pytest.mark.parametrize("how", [[], ["--seeds", "0-1", "--jobs", "2"]],
+                         ids=["in-turn", "dask-sweep"])
+def test_ctrl_c_marks_the_summary_interrupted_and_stops_the_notebook(tmp_path, how):
+    """SIGINT to the runner while a notebook runs: exit 130, the earlier `all_ok: true`
+    summary replaced by one marked interrupted, unfinished notebooks marked, no process left."""
+    import signal
+
+    kernels = tmp_path / "kernels"  # each kernel of 01_slow leaves a file named by its pid
+    kernels.mkdir()
+    make_notebook(tmp_path / "01_slow.ipynb", [
+        f"import os, time\nopen(os.path.join({str(kernels)!r}, str(os.getpid())), 'w').close()"
+        "\ntime.sleep(120)"])
+    make_notebook(tmp_path / "02_next.ipynb", ["x = 1"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps({"all_ok": True, "notebooks": []}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helpers.run", str(tmp_path / "01_slow.ipynb"),
+         str(tmp_path / "02_next.ipynb"), "--out", str(out), *how],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not any(kernels.iterdir()) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert any(kernels.iterdir()), proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["all_ok"] is False
+    statuses = [n["status"] for n in summary["notebooks"]]
+    assert statuses[0] == "interrupted", statuses
+    if not how:
+        assert statuses == ["interrupted", "not run"]
+    assert "INTERRUPTED" in (out / "SUMMARY.md").read_text()
+    folder = out / "seed-0" if how else out
+    assert not (folder / "01_slow.results.json").exists()
+    assert not (folder / "01_slow.ipynb").exists() and not list(folder.glob(".*partial*"))
+    pids = [int(p.name) for p in kernels.iterdir()]
+    for _ in range(100):  # the kernels notice their parents are gone and exit
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            break
+        time.sleep(0.1)
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"notebook kernels still running: {alive}"
+    left = subprocess.run(["pgrep", "-f", f"helpers.run.task.*{tmp_path}"],
+                          capture_output=True, text=True).stdout
+    assert not left.strip(), f"task processes left running: {left}"
+
+
+def test_an_unbounded_wait_picks_up_a_message_that_arrives_later():
+    """The kernel client's unbounded get_msg is a loop of bounded polls (nbclient#312)."""
+    import asyncio
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    from helpers.run.kernel_client import POLL_S, PollingChannel
+
+    async def scenario():
+        ctx = zmq.asyncio.Context()
+        receiver, sender = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        port = receiver.bind_to_random_port("tcp://127.0.0.1")
+        sender.connect(f"tcp://127.0.0.1:{port}")
+        session = Session()
+        channel = PollingChannel(receiver, session)
+
+        async def send_later():
+            await asyncio.sleep(1.5 * POLL_S)  # after the first bounded poll has given up
+            session.send(sender, "execute_reply", {"status": "ok"})
+
+        sending = asyncio.ensure_future(send_later())
+        msg = await asyncio.wait_for(channel.get_msg(timeout=None), 10)
+        await sending
+        with pytest.raises(__import__("queue").Empty):
+            await channel.get_msg(timeout=0.05)  # a bounded wait still times out
+        receiver.close(linger=0)
+        sender.close(linger=0)
+        ctx.term()
+        return msg
+
+    msg = asyncio.run(scenario())
+    assert msg["msg_type"] == "execute_reply" and msg["content"] == {"status": "ok"}
+
+
+def test_notebooks_run_with_the_polling_kernel_client(tmp_path, monkeypatch):
+    from helpers.run import execute, kernel_client
+
+    seen = []
+    original = kernel_client.PollingChannel.get_msg
+
+    async def recording(self, timeout=None):
+        seen.append(timeout)
+        return await original(self, timeout)
+
+    monkeypatch.setattr(kernel_client.PollingChannel, "get_msg", recording)
+    make_notebook(tmp_path / "01_ok.ipynb", ["x = 1"])
+    info = execute._execute_once(tmp_path / "01_ok.ipynb", tmp_path / "out.ipynb", {}, None)
+    assert info["error"] is None and seen, "papermill did not use the polling kernel client"

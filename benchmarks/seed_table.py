@@ -1,0 +1,77 @@
+"""The README's table of headline results across seeds, from a seed sweep's summary.
+
+    python -m helpers.run --seeds 0-2 --jobs 2 --out runs/seeds
+    python benchmarks/seed_table.py runs/seeds/summary.json
+
+Prints a markdown table: for each notebook's headline metrics (each beside the trivial
+baseline it must beat, where the notebook computes one), mean ± sd, minimum and maximum over
+seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# Headline metrics per notebook, with the baseline each is read against (None: no baseline).
+HEADLINES = {
+    "00_invariant_vae_basics": [("angle_circular_r", "regress_angle_r"),
+                                ("shape_abs_r", "vae_shape_abs_r"),
+                                ("rvae_angle_leak_r", "vae_angle_leak_r"),
+                                ("offset_r_min", None)],
+    "01_graphene_si_dynamics": [("segmentation_f1", None), ("si_c_accuracy", None),
+                                ("angle_circular_r", None),
+                                ("crystallinity_order_r", "vae_crystallinity_order_r"),
+                                ("grain_accuracy", None)],
+    "02_protein_self_assembly": [("detection_recall", None), ("tracking_accuracy", None),
+                                 ("angle_circular_r", "moment_angle_circular_r"),
+                                 ("latent_order_r", "nmf_order_r")],
+    "03_batio3_phase_transition": [("tc_error_fraction_rvae", "tc_error_fraction_gmm"),
+                                   ("wall_auc_small_window",
+                                    "wall_auc_small_window_contrast_baseline")],
+    "04_pfm_switching": [("switching_latent_r", None), ("wall_auc", None),
+                         ("wall_angle_circular_r", None)],
+    "05_im2spec_spec2im": [("im2spec_r2_latent10", "im2spec_r2_latent2"),
+                           ("spec2im_ssim", "spec2im_ssim_mean_patch"),
+                           ("spec2im_centre_r", None)],
+    "06_jtrvae": [("class_accuracy", "rvae_kmeans_accuracy"), ("angle_circular_r", None),
+                  ("microscopy_class_accuracy", None)],
+    "07_si_vae": [("r_wall_at_own_scale", None),
+                  ("progressive_minus_scratch_r_own_scale", None)],
+    "08_divide": [("component_r2_min", None), ("coverage_95", None),
+                  ("active_to_random_error_ratio", None), ("loops_r2", None)],
+}
+
+
+def cell(stats: dict | None) -> str:
+    if not stats:
+        return "n/a"
+    return f"{stats['mean']:.3f} ± {stats['sd']:.3f} [{stats['min']:.3f}, {stats['max']:.3f}]"
+
+
+def table(summary: dict) -> str:
+    aggregates = summary.get("aggregates", {})
+    seeds = summary.get("seeds", [])
+    lines = [f"Seeds {', '.join(map(str, seeds))}, {summary.get('scale', '?')} scale: "
+             "mean ± sd [min, max] over seeds (for errors and leaks, lower is better: read the "
+             "max).", "",
+             "| notebook | metric | model | baseline metric | baseline |",
+             "|---|---|---|---|---|"]
+    for name, pairs in HEADLINES.items():
+        stats = aggregates.get(name, {})
+        for metric, base in pairs:
+            lines.append(f"| {name} | {metric} | {cell(stats.get(metric))} | {base or '-'} | "
+                         f"{cell(stats.get(base)) if base else '-'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("summary", type=Path, help="summary.json of a --seeds run")
+    args = parser.parse_args()
+    print(table(json.loads(args.summary.read_text())))
+
+
+if __name__ == "__main__":
+    main()
