@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import image_stack
+from ._checks import image_stack, real_array
 
 __all__ = [
     "Patches",
@@ -64,8 +64,8 @@ def _check_window(window) -> int:
 
 
 def _points(coords, name: str = "coords", min_cols: int = 2) -> np.ndarray:
-    """An ``(N, >=min_cols)`` float array of finite numbers (N may be 0)."""
-    arr = np.asarray(coords, dtype=float)
+    """An ``(N, >=min_cols)`` float array of finite real numbers (N may be 0)."""
+    arr = np.asarray(real_array(coords, name), dtype=float)
     if arr.size == 0:
         return np.zeros((0, max(min_cols, arr.shape[-1] if arr.ndim == 2 else min_cols)))
     if arr.ndim != 2 or arr.shape[1] < min_cols:
@@ -114,10 +114,35 @@ class Patches:
         return self.coords - self.centers
 
 
+def _frame_keys(coords: dict, n_frames: int | None, name: str) -> int:
+    """Check the keys of a ``{frame: array}`` dict; return the number of frames they span.
+
+    Keys must be integers (integral floats are accepted) >= 0, and below ``n_frames`` when
+    the movie length is known, so that no frame is silently left out.
+    """
+    top = -1
+    for key in coords:
+        try:
+            k = int(key)
+            ok = not isinstance(key, (bool, np.bool_)) and k == key
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok or k < 0:
+            raise ValueError(f"{name} has the frame key {key!r}; keys must be frame numbers, "
+                             "integers >= 0 (the first frame is 0)")
+        if n_frames is not None and k >= n_frames:
+            raise ValueError(f"{name} has the frame key {key!r} but the movie has {n_frames} "
+                             f"frames (0 to {n_frames - 1})")
+        top = max(top, k)
+    return top + 1
+
+
 def _movie_points(coords, n_frames: int, single: bool) -> np.ndarray:
     """Normalise object positions to an ``(N, 3)`` array ``[frame, row, col]``."""
     if isinstance(coords, dict):
-        coords = [coords.get(t, np.zeros((0, 2))) for t in range(n_frames)]
+        _frame_keys(coords, n_frames, "coords")
+        lookup = {int(k): v for k, v in coords.items()}
+        coords = [lookup.get(t, np.zeros((0, 2))) for t in range(n_frames)]
     if isinstance(coords, (list, tuple)) and not single and (
         len(coords) == 0 or np.asarray(coords[0]).ndim == 2
     ):
@@ -164,6 +189,11 @@ def extract_patches(frames, coords, window: int) -> Patches:
     Returns:
         :class:`Patches`. Windows that would cross the border are dropped and their input
         rows listed in ``dropped``.
+
+    Raises:
+        ValueError: bad shapes, NaN/inf or complex input, frame numbers outside the movie,
+            or positions so far outside the image that no pixel of their window is in it
+            (coordinates in other units, or of another image); the message says how many.
     """
     stack, single = _as_stack(frames)
     window = _check_window(window)
@@ -172,6 +202,17 @@ def extract_patches(frames, coords, window: int) -> Patches:
         raise ValueError(f"window {window} is larger than the image ({height}x{width})")
     pts = _movie_points(coords, n_frames, single)
     half = window // 2
+    # rounded and tested in float first: huge values must not overflow the integer cast
+    first = np.rint(pts[:, 1:3]) - half
+    away = ((first[:, 0] + window <= 0) | (first[:, 0] >= height)
+            | (first[:, 1] + window <= 0) | (first[:, 1] >= width))
+    if away.any():
+        i = int(np.flatnonzero(away)[0])
+        raise ValueError(
+            f"{int(away.sum())} of {len(pts)} positions lie outside the {height} x {width} "
+            f"image, beyond the reach of a {window} px window (first: row {pts[i, 1]:.6g}, "
+            f"col {pts[i, 2]:.6g}); coords must be (row, col) in pixels of these frames"
+        )
     centers = np.rint(pts[:, 1:3]).astype(np.int64)
     top_left = centers - half
     inside = (
@@ -317,7 +358,8 @@ def track(coords_per_frame, max_displacement: float, max_gap: int = 1) -> Tracks
 
     Args:
         coords_per_frame: list of ``T`` arrays ``(N_t, 2+)`` ``[row, col, ...]`` in pixels
-            (or a dict ``{frame: array}``); extra columns are ignored.
+            (or a dict ``{frame: array}`` with integer frame keys >= 0; missing frames are
+            empty); extra columns are ignored.
         max_displacement: largest step between consecutive frames, in pixels.
         max_gap: number of consecutive missed frames that may be bridged (0: none).
 
@@ -325,8 +367,9 @@ def track(coords_per_frame, max_displacement: float, max_gap: int = 1) -> Tracks
         :class:`Tracks` with the id of every object and the trajectories.
     """
     if isinstance(coords_per_frame, dict):
-        n = max(coords_per_frame, default=-1) + 1
-        coords_per_frame = [coords_per_frame.get(t, np.zeros((0, 2))) for t in range(n)]
+        n = _frame_keys(coords_per_frame, None, "coords_per_frame")
+        lookup = {int(k): v for k, v in coords_per_frame.items()}
+        coords_per_frame = [lookup.get(t, np.zeros((0, 2))) for t in range(n)]
     if isinstance(coords_per_frame, np.ndarray) and coords_per_frame.ndim == 2:
         raise ValueError(
             "coords_per_frame must be a list of per-frame (N_t, 2) arrays, not one 2D array; "
@@ -579,7 +622,7 @@ def pair_distribution(coords, image_shape, r_max: float, n_bins: int = 100):
 # scikit-learn on patch stacks
 # --------------------------------------------------------------------------------------------
 def _flat(patches, name: str = "patches") -> tuple[np.ndarray, tuple]:
-    arr = np.asarray(patches, dtype=np.float64)
+    arr = np.asarray(real_array(patches, name), dtype=np.float64)
     if arr.ndim < 2:
         raise ValueError(f"{name} must be (M, ...) with one row per sample, got {arr.shape}")
     if not np.isfinite(arr).all():

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import image_stack
+from ._checks import (
+    DivergenceGuard,
+    checkpoint_error,
+    image_stack,
+    not_fitted,
+    read_checkpoint,
+    real_array,
+)
 from ._io import atomic_path
 
 __all__ = [
@@ -53,10 +60,29 @@ def _images(x, name: str = "images") -> tuple[np.ndarray, bool]:
 
 
 def _standardize(x: np.ndarray) -> np.ndarray:
-    """Per-image zero mean, unit standard deviation, ``(N, H, W)`` float32."""
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    std = x.std(axis=(1, 2), keepdims=True)
-    return ((x - mean) / np.maximum(std, 1e-8)).astype(np.float32)
+    """Per-image zero mean, unit standard deviation, ``(N, H, W)`` float32.
+
+    The statistics are computed in float32; an image whose float32 statistics overflow
+    (values beyond about 1e19) or underflow (a non-constant image below about 1e-23) is
+    standardised in float64 instead, so it does not turn into zeros.
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        mean = x.mean(axis=(1, 2), keepdims=True)
+        std = x.std(axis=(1, 2), keepdims=True)
+        out = ((x - mean) / np.maximum(std, 1e-8)).astype(np.float32)
+    bad = ~(np.isfinite(mean) & np.isfinite(std)).ravel()
+    small = (std == 0).ravel() & ~bad  # float32 squares underflowed (or a flat image)
+    if small.any():
+        flat = x[small].reshape(int(small.sum()), -1)
+        small[small] = flat.max(axis=1) > flat.min(axis=1)
+    redo = np.flatnonzero(bad | small)
+    for i in redo:
+        xi = x[i].astype(np.float64)
+        sd = xi.std()
+        if not np.isfinite(sd) or sd > np.finfo(np.float32).max:
+            raise ValueError(f"image {i} is too large to standardise (std {sd:.3g}); rescale it")
+        out[i] = ((xi - xi.mean()) / sd).astype(np.float32)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,6 +194,7 @@ class UNet:
             torch.manual_seed(int(seed))
             self.model = _build(1, n_classes, filters, depth, batch_norm).to(self.device)
         self.history: dict = {}
+        self._fitted = False  # set by fit and load; predict needs it
 
     @property
     def n_classes(self) -> int:
@@ -203,6 +230,11 @@ class UNet:
         Returns:
             history dict: ``loss`` (mean cross-entropy per epoch), ``time_s`` (training wall
             time), ``steps``.
+
+        Raises:
+            TrainingDivergedError: (a ``FloatingPointError``) naming the epoch (from 1) when a
+                step's loss is NaN/inf or exceeds 1e3 times the first step's (at least 1;
+                the cross-entropy starts near log(n_classes)): lower ``lr``.
         """
         import torch
         from tqdm.auto import tqdm
@@ -244,10 +276,11 @@ class UNet:
         )
         loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
         losses = []
+        guard = DivergenceGuard(floor=1.0)
         start = time.perf_counter()
         model.train()
         bar = tqdm(range(epochs), desc="U-Net", disable=not progress)
-        for _ in bar:
+        for epoch in bar:
             run = 0.0
             for _ in range(steps_per_epoch):
                 idx = rng.integers(n, size=batch_size)
@@ -260,14 +293,17 @@ class UNet:
                 xt = torch.from_numpy(np.ascontiguousarray(bi))[:, None].to(self.device)
                 yt = torch.from_numpy(np.ascontiguousarray(bm)).to(self.device)
                 loss = loss_fn(model(xt), yt)
+                value = float(loss.detach())
+                guard.check(value, epoch + 1)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
-                run += float(loss.detach())
+                run += value
             losses.append(run / steps_per_epoch)
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         model.eval()
+        self._fitted = True
         self.history = {"loss": losses, "time_s": time.perf_counter() - start,
                         "steps": total}
         return self.history
@@ -278,7 +314,9 @@ class UNet:
         """Per-class probabilities of every pixel, predicted by overlapping tiles.
 
         Args:
-            frames: ``(T, H, W)`` or one ``(H, W)`` image, any size.
+            frames: ``(T, H, W)`` or one ``(H, W)`` image, any size (frames smaller than a
+                tile, down to one pixel, are padded to a multiple of ``2 ** (depth - 1)``
+                and cropped back).
             tile: tile side in pixels (rounded to a multiple of ``2 ** (depth - 1)``).
             overlap: pixels shared by neighbouring tiles; tile outputs are blended with
                 weights that fall off towards the tile edges, so seams do not show.
@@ -288,11 +326,15 @@ class UNet:
         Returns:
             float32 ``(T, n_classes, H, W)`` (``(n_classes, H, W)`` for one image); the
             class axis sums to 1.
+
+        Raises ``NotFittedError`` (a ValueError) on a network neither fitted nor loaded.
         """
         import torch
         from tqdm.auto import tqdm
 
         x, single = _images(frames, "frames")
+        if not self._fitted:
+            raise not_fitted("UNet", "fit(images, masks)")
         x = _standardize(x)
         n, height, width = x.shape
         div = 2 ** (self.config["depth"] - 1)
@@ -335,18 +377,38 @@ class UNet:
 
     @classmethod
     def load(cls, path, device: str = "auto") -> UNet:
-        """Read a file written by :meth:`save` (``torch.load(..., weights_only=True)``)."""
-        import torch
+        """Read a file written by :meth:`save` (``torch.load(..., weights_only=True)``).
 
+        Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a
+        ``ValueError``) naming the file for anything else that is not a UNet checkpoint
+        (damaged, foreign, holding objects other than tensors, or an edited config or
+        weights that do not fit).
+        """
         path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no U-Net file at {path!r}; train one and call save()")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = read_checkpoint(path, "UNet")
         if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-            raise ValueError(f"{path!r} is not a file written by UNet.save()")
-        net = cls(**json.loads(blob["config"]), device=device)
-        net.model.load_state_dict(blob["state_dict"])
+            raise checkpoint_error(path, "UNet", "it was not written by UNet.save")
+        try:
+            config = json.loads(blob["config"])
+        except (TypeError, ValueError):
+            raise checkpoint_error(path, "UNet", "its config is not JSON") from None
+        if not isinstance(config, dict) or not isinstance(blob["state_dict"], dict):
+            raise checkpoint_error(path, "UNet", "its config or weights are not dictionaries")
+        try:
+            net = cls(**config, device=device)
+        except (TypeError, ValueError) as exc:
+            raise checkpoint_error(
+                path, "UNet", f"its config does not match UNet({', '.join(config)}): {exc}"
+            ) from None
+        try:
+            net.model.load_state_dict(blob["state_dict"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise checkpoint_error(
+                path, "UNet", f"its weights do not fit the network its config builds: {first}"
+            ) from None
         net.model.eval()
+        net._fitted = True
         return net
 
 
@@ -381,13 +443,18 @@ def _ceil_to(n: int, div: int) -> int:
 
 
 def _blend_window(height: int, width: int, overlap: int) -> np.ndarray:
-    """Tile weights: 1 in the centre, a linear ramp over ``overlap`` px at the edges."""
+    """Tile weights: 1 in the centre, a linear ramp over ``overlap`` px at the edges.
+
+    A side shorter than ``overlap`` (a small frame, one tile) ramps over its own length; its
+    weights only need to be positive there, since no other tile shares those pixels.
+    """
     def ramp(n):
         w = np.ones(n, dtype=np.float32)
-        if overlap > 0:
-            edge = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
-            w[:overlap] = np.minimum(w[:overlap], edge)
-            w[-overlap:] = np.minimum(w[-overlap:], edge[::-1])
+        o = min(overlap, n)
+        if o > 0:
+            edge = (np.arange(o, dtype=np.float32) + 1) / (o + 1)
+            w[:o] = np.minimum(w[:o], edge)
+            w[-o:] = np.minimum(w[-o:], edge[::-1])
         return w
 
     return np.outer(ramp(height), ramp(width))
@@ -408,7 +475,8 @@ def find_atoms(probs, threshold: float = 0.5, margin: float = 2.0, min_area: int
     Args:
         probs: ``(n_classes, H, W)`` probabilities of one frame (``UNet.predict(...)[t]``),
             or one ``(H, W)`` atom-probability map (every atom gets class 1).
-        threshold: probability above which a pixel belongs to an atom.
+        threshold: probability above which a pixel belongs to an atom, strictly between 0
+            and 1 (0 would make the whole frame one blob, 1 would find nothing).
         margin: atoms whose centre lies closer than this many pixels to the border are dropped
             (their blobs are cut by the edge, so their centres are biased).
         min_area: blobs with fewer pixels are ignored (noise specks).
@@ -420,7 +488,16 @@ def find_atoms(probs, threshold: float = 0.5, margin: float = 2.0, min_area: int
     """
     from scipy import ndimage
 
-    p = np.asarray(probs, dtype=np.float64)
+    try:
+        level = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}") from None
+    if not 0.0 < level < 1.0:  # also refuses NaN
+        raise ValueError(
+            f"threshold must be a probability strictly between 0 and 1, got {threshold!r}; "
+            "0.5 is the usual choice"
+        )
+    p = np.asarray(real_array(probs, "probs"), dtype=np.float64)
     if p.ndim == 2:
         p = np.stack([1.0 - p, p])
     if p.ndim != 3 or p.shape[0] < 2:
@@ -431,7 +508,7 @@ def find_atoms(probs, threshold: float = 0.5, margin: float = 2.0, min_area: int
     if not np.isfinite(p).all():
         raise ValueError("probs contain NaN or inf")
     fg = 1.0 - p[0]
-    labels, n = ndimage.label(fg > threshold)
+    labels, n = ndimage.label(fg > level)
     if n == 0:
         return np.zeros((0, 3))
     index = np.arange(1, n + 1)

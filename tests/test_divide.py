@@ -298,9 +298,6 @@ def test_hysteresis_mechanisms_inputs_and_targets():
 
 
 def test_divide_figures_draw():
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from helpers.models.divide import ActiveLearningResult

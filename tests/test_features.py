@@ -253,9 +253,6 @@ def test_track_detected_particles_on_simulated_protein_movie():
 
 
 def test_feature_figures_draw():
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from helpers import plot
@@ -272,7 +269,7 @@ def test_feature_figures_draw():
         plot.latent_map(movie[0], pts[0], pts[0][:, 0], overlay=pts[0][:2], label="z1"),
         plot.histograms({"a": rng.normal(size=50), "b": rng.normal(size=50)}, xlabel="rad"),
     ]
-    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
+    assert all(isinstance(f, plt.Figure) for f in figs)
     assert len(figs[0].axes) == 3
     assert figs[2].axes[0].get_title() == str(0)
     fig, ax = plt.subplots()

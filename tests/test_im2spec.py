@@ -209,9 +209,6 @@ def test_loop_map_from_arrays_finds_loops_and_voltage_by_shape():
 
 
 def test_spectra_figures_draw_and_check_shapes():
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from helpers.plot import spectra as sfig
@@ -230,7 +227,7 @@ def test_spectra_figures_draw_and_check_shapes():
         sfig.plot_loop_grid(v, rng.normal(size=(3, 3, 16))),
         sfig.plot_patch_predictions(rng.normal(size=(2, 4, 4)), rng.normal(size=(2, 4, 4))),
     ]
-    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
+    assert all(isinstance(f, plt.Figure) for f in figs)
     plt.close("all")
     with pytest.raises(ValueError, match="same|both"):
         sfig.plot_loop_predictions(v, loops, loops[:2])

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from support import disc_segmentation_data
 
 from helpers import segment as S
 
@@ -14,24 +15,17 @@ def _gauss_map(shape, centres, sigma=1.2):
     return out
 
 
-def _tiny_data(n=2, size=32, seed=0):
-    rng = np.random.default_rng(seed)
-    images = rng.normal(0, 0.1, (n, size, size)).astype(np.float32)
-    masks = np.zeros((n, size, size), dtype=np.int64)
-    rr, cc = np.mgrid[0:size, 0:size]
-    for i in range(n):
-        for _ in range(6):
-            r, c = rng.uniform(4, size - 4, 2)
-            disc = (rr - r) ** 2 + (cc - c) ** 2 <= 4
-            k = 1 + int(rng.integers(2))
-            images[i][disc] += k
-            masks[i][disc] = k
-    return images, masks
+def _one_step_unet(seed=0, **kwargs):
+    """A U-Net after one training step (predict needs a fitted or loaded network)."""
+    images, masks = disc_segmentation_data(2, 32, seed)
+    net = S.UNet(n_classes=3, seed=seed, device="cpu", **kwargs)
+    net.fit(images, masks, epochs=1, steps_per_epoch=1, batch_size=2, crop=16, progress=False)
+    return net
 
 
 # ------------------------------------------------------------------------------ U-Net mechanics
 def test_unet_any_size_probabilities():
-    net = S.UNet(n_classes=3, seed=0, device="cpu")
+    net = _one_step_unet()
     probs = net.predict(np.random.default_rng(0).random((2, 50, 37)), progress=False)
     assert probs.shape == (2, 3, 50, 37) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
@@ -40,7 +34,7 @@ def test_unet_any_size_probabilities():
 
 
 def test_unet_tiles_match_whole_frame():
-    images, masks = _tiny_data(2, 64)
+    images, masks = disc_segmentation_data(2, 64)
     net = S.UNet(n_classes=3, seed=0, device="cpu")
     net.fit(images, masks, epochs=1, steps_per_epoch=5, batch_size=4, crop=32, progress=False)
     frame = np.tile(images[0], (2, 3))  # 128 x 192
@@ -52,7 +46,7 @@ def test_unet_tiles_match_whole_frame():
 
 
 def test_unet_seeded_training_is_reproducible_and_roundtrips(tmp_path):
-    images, masks = _tiny_data()
+    images, masks = disc_segmentation_data()
     runs = []
     for _ in range(2):
         net = S.UNet(n_classes=3, seed=3, device="cpu")
@@ -74,7 +68,7 @@ def test_unet_seeded_training_is_reproducible_and_roundtrips(tmp_path):
 
 def test_unet_bad_input(tmp_path):
     net = S.UNet(n_classes=3, seed=0, device="cpu")
-    images, masks = _tiny_data()
+    images, masks = disc_segmentation_data()
     with pytest.raises(ValueError, match="NaN"):
         net.predict(np.full((8, 8), np.nan), progress=False)
     with pytest.raises(ValueError, match="shape"):

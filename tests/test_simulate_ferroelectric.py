@@ -228,8 +228,6 @@ def test_bad_arguments(call, word):
 
 
 def test_previews_draw(series, switching, loops_map):
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from helpers.plot import preview_hysteresis, preview_switching, preview_temperature_series

@@ -115,8 +115,6 @@ def test_bad_arguments(kwargs, word):
 
 
 def test_preview_draws_frames_and_order(movie):
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from helpers.plot import preview_protein

@@ -194,8 +194,9 @@ def test_hungarian_accuracy_ignores_cluster_names():
 
 # -- API contract -----------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", [VAE, RVAE, JRVAE])
-def test_api_shapes_untrained(cls, small):
+def test_api_shapes_after_one_step(cls, small):
     m = cls(SHAPE, latent_dim=3, seed=0, device="cpu")
+    m.fit(small[:16], epochs=1, batch_size=16, progress=False)  # one optimiser step
     enc = m.encode(small[:10])
     assert isinstance(enc, Encoding)
     assert enc.z.shape == (10, 3) and enc.z_std.shape == (10, 3) and (enc.z_std > 0).all()
@@ -403,9 +404,6 @@ def test_jrvae_loss_adds_the_weighted_class_balance_term():
 
 
 def test_plots_and_widget_build_headless(small):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from helpers.plot.latent import (
@@ -417,6 +415,7 @@ def test_plots_and_widget_build_headless(small):
     from helpers.widgets import decode_point, latent_explorer
 
     m = JRVAE(SHAPE, latent_dim=2, n_classes=2, seed=0, device="cpu")
+    m.fit(small[:16], epochs=1, batch_size=16, progress=False)  # one optimiser step
     grid = m.manifold(4, limits=((-1, 1), (-2, 2)), classes=1)
     assert grid.shape == (4, 4, 28, 28) and mosaic(grid).shape == (4 * 29 - 1, 4 * 29 - 1)
     rng = np.random.default_rng(0)

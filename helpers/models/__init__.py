@@ -2,7 +2,7 @@
 
 All share one estimator style: ``fit``, ``encode``/``predict``, ``save``/``load``.
 """
-from .base import Estimator
+from .base import CheckpointError, Estimator, NotFittedError, TrainingDivergedError
 from .divide import (
     ActiveLearningResult,
     Divide,

@@ -12,10 +12,31 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import (
+    CheckpointError,
+    DivergenceGuard,
+    NotFittedError,
+    TrainingDivergedError,
+    checkpoint_error,
+    mean_std,
+    not_fitted,
+    read_checkpoint,
+    real_array,
+)
 from .._io import atomic_path
 from ..env import get_device
 
-__all__ = ["Estimator", "as_float_array", "check_finite_loss"]
+__all__ = [
+    "CheckpointError",
+    "DivergenceGuard",
+    "Estimator",
+    "NotFittedError",
+    "TrainingDivergedError",
+    "as_float_array",
+    "check_finite_loss",
+    "mean_std",
+    "not_fitted",
+]
 
 CHECKPOINT_FORMAT = "microscopy-ml-notebooks/estimator-v1"
 
@@ -58,23 +79,43 @@ class Estimator:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto"):
-        """Read a model written by ``save`` (never unpickles arbitrary objects)."""
-        import torch
+        """Read a model written by ``save`` (never unpickles arbitrary objects).
 
+        Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a
+        ``ValueError``) naming the file for anything that is not a valid checkpoint of this
+        class: a damaged or foreign file, one holding other objects than tensors, another
+        class's checkpoint, or an edited config or weights that do not fit the class.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no model checkpoint at {path}; check the path")
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        name = cls.__name__
+        payload = read_checkpoint(path, name)
         if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a checkpoint written by {cls.__name__}.save")
-        if payload["class"] != cls.__name__:
-            raise ValueError(
-                f"{path} holds a {payload['class']}, not a {cls.__name__}; "
-                f"load it with {payload['class']}.load"
+            raise checkpoint_error(path, name, f"it was not written by {name}.save")
+        if payload.get("class") != name:
+            raise CheckpointError(
+                f"{path} holds a {payload.get('class')!r} model, not a {name}; "
+                f"load it with {payload.get('class')}.load"
             )
-        config = json.loads(payload["config"])
-        model = cls(**config, device=device)
-        model.module.load_state_dict(payload["state_dict"])
+        try:
+            config = json.loads(payload["config"])
+        except (KeyError, TypeError, ValueError):
+            raise checkpoint_error(path, name, "its config is missing or not JSON") from None
+        state = payload.get("state_dict")
+        if not isinstance(config, dict) or not isinstance(state, dict):
+            raise checkpoint_error(path, name, "its config or weights are not dictionaries")
+        try:
+            model = cls(**config, device=device)
+        except (TypeError, ValueError) as exc:
+            raise checkpoint_error(
+                path, name, f"its config does not match {name}({', '.join(config)}): {exc}"
+            ) from None
+        try:
+            model.module.load_state_dict(state)
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise checkpoint_error(
+                path, name, f"its weights do not fit the network its config builds: {first}"
+            ) from None
         model.module.to(model.device)
         model._fitted = True
         return model
@@ -87,11 +128,10 @@ def as_float_array(
     """Check and convert model input to a C-contiguous float32 array.
 
     Raises ``ValueError`` naming the problem when ``x`` has the wrong number of dimensions,
-    the wrong trailing shape (e.g. image size), is empty, or holds NaN/inf.
+    the wrong trailing shape (e.g. image size), is empty, holds NaN/inf or values beyond
+    the float32 range, or is not real (complex input is refused, never truncated).
     """
-    arr = np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    arr = real_array(x, name)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -106,17 +146,21 @@ def as_float_array(
         )
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).sum())
+    with np.errstate(over="ignore"):
+        arr32 = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr32).all():
+        if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and np.isfinite(arr).all():
+            raise ValueError(f"{name} holds values beyond the float32 range (|x| > 3.4e38); "
+                             "rescale it first")
+        bad = int((~np.isfinite(arr32)).sum())
         raise ValueError(f"{name} holds {bad} non-finite values (NaN or inf); clean or mask them")
-    return arr
+    return arr32
 
 
 def check_finite_loss(loss: float, epoch: int) -> None:
-    """Stop training with a clear message when the loss becomes NaN or inf."""
+    """Stop training with ``TrainingDivergedError`` when the loss becomes NaN or inf.
+
+    Training loops use a ``DivergenceGuard``, which also stops an exploding loss.
+    """
     if not math.isfinite(loss):
-        raise FloatingPointError(
-            f"training diverged: the loss became {loss} at epoch {epoch}; "
-            "lower the learning rate or check the input scaling"
-        )
+        DivergenceGuard().check(loss, epoch)

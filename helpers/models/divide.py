@@ -29,7 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from .base import Estimator, as_float_array, check_finite_loss
+from .._checks import real_array
+from .base import (
+    DivergenceGuard,
+    Estimator,
+    TrainingDivergedError,
+    as_float_array,
+    mean_std,
+    not_fitted,
+)
 
 __all__ = [
     "Divide",
@@ -120,8 +128,8 @@ def recovery_r2(estimate: np.ndarray, truth: np.ndarray, mode: str = "offset") -
     Returns:
         R^2 as a float (1 is perfect; can be negative for ``"offset"``).
     """
-    e = np.asarray(estimate, dtype=np.float64).ravel()
-    t = np.asarray(truth, dtype=np.float64).ravel()
+    e = np.asarray(real_array(estimate, "estimate"), dtype=np.float64).ravel()
+    t = np.asarray(real_array(truth, "truth"), dtype=np.float64).ravel()
     if e.shape != t.shape or e.size < 2:
         raise ValueError(f"estimate and truth need the same length >= 2, got {e.shape}, {t.shape}")
     if not (np.isfinite(e).all() and np.isfinite(t).all()):
@@ -143,7 +151,8 @@ def recovery_r2(estimate: np.ndarray, truth: np.ndarray, mode: str = "offset") -
 
 def interval_coverage(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
     """Fraction of ``y`` (N,) inside ``[low, high]`` (N,)."""
-    y, low, high = (np.asarray(a, dtype=np.float64) for a in (y, low, high))
+    y, low, high = (np.asarray(real_array(a, n), dtype=np.float64) for a, n in
+                    ((y, "y"), (low, "low"), (high, "high")))
     if not (y.shape == low.shape == high.shape):
         raise ValueError(f"shapes differ: {y.shape}, {low.shape}, {high.shape}")
     return float(np.mean((y >= low) & (y <= high)))
@@ -564,9 +573,9 @@ class Divide(Estimator):
                 sd = np.where(sd > 1e-8, sd, 1.0)
                 enc.norm.shift.copy_(self._tensor(mu))
                 enc.norm.scale.copy_(self._tensor(sd))
-            sd = float(y.std()) if len(y) > 1 and y.std() > 1e-8 else 1.0
-            net.y_shift.fill_(float(y.mean()))
-            net.y_scale.fill_(sd)
+            mean, sd = mean_std(y, "y")
+            net.y_shift.fill_(mean)
+            net.y_scale.fill_(sd if len(y) > 1 and sd > 1e-8 else 1.0)
 
     # -- training ----------------------------------------------------------------------------
     def fit(
@@ -612,9 +621,15 @@ class Divide(Estimator):
             history ``{"loss": [...], "noise": [...], "val_nlpd": [...], "best_step": int}``:
             loss and fitted noise variance (units of y^2) per step/epoch, validation NLPD per
             check (standardised units).
+
+        Raises:
+            TrainingDivergedError: (a ``FloatingPointError``) naming the step (exact) or epoch
+                (variational), counted from 1, when the loss becomes NaN/inf or exceeds 1e3
+                times its first value (at least 1): lower ``lr`` / ``encoder_lr``.
         """
         import gpytorch
         import torch
+        from linear_operator.utils.errors import NanError
         from tqdm.auto import tqdm
 
         xf = self._flatten(X)
@@ -629,6 +644,8 @@ class Divide(Estimator):
         net = self.module
         tx_all = self._tensor(xf)
         ty_all = (self._tensor(yv) - net.y_shift) / net.y_scale
+        if not bool(torch.isfinite(ty_all).all()):
+            raise ValueError("y overflows float32 once standardised; rescale it first")
         gen = torch.Generator().manual_seed(self.seed + 7919 * self._n_fits)
         self._n_fits += 1
         self._cache = None
@@ -655,6 +672,8 @@ class Divide(Estimator):
             if self._n_fits == 1:
                 self._init_inducing(tx, gen)
             mll = gpytorch.mlls.VariationalELBO(lik, model.gp, num_data=len(tx))
+        # stops a NaN/inf or exploding loss (per point, on standardised targets: near 1)
+        guard = DivergenceGuard(floor=1.0)
         best, best_state, bad = math.inf, None, 0
         bar = tqdm(range(int(n_iter)), desc="Divide.fit", disable=not progress, leave=False)
         rng_devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
@@ -662,24 +681,32 @@ class Divide(Estimator):
                 torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
             for it in bar:
-                if self.method == "exact":
-                    opt.zero_grad()
-                    loss = -mll(model(tx), ty)
-                    loss.backward()
-                    opt.step()
-                    value = float(loss.detach())
-                else:
-                    order = torch.randperm(len(tx), generator=gen).to(tx.device)
-                    total = 0.0
-                    for start in range(0, len(tx), batch_size):
-                        idx = order[start:start + batch_size]
+                try:
+                    if self.method == "exact":
                         opt.zero_grad()
-                        loss = -mll(model(tx[idx]), ty[idx])
+                        loss = -mll(model(tx), ty)
+                        value = float(loss.detach())
+                        guard.check(value, it + 1)
                         loss.backward()
                         opt.step()
-                        total += float(loss.detach()) * len(idx)
-                    value = total / len(tx)
-                check_finite_loss(value, it)
+                    else:
+                        order = torch.randperm(len(tx), generator=gen).to(tx.device)
+                        total = 0.0
+                        for start in range(0, len(tx), batch_size):
+                            idx = order[start:start + batch_size]
+                            opt.zero_grad()
+                            loss = -mll(model(tx[idx]), ty[idx])
+                            batch_value = float(loss.detach())
+                            guard.check(batch_value, it + 1)
+                            loss.backward()
+                            opt.step()
+                            total += batch_value * len(idx)
+                        value = total / len(tx)
+                except NanError:  # the kernel matrix itself went NaN: weights blew up
+                    raise TrainingDivergedError(
+                        f"training diverged at {'step' if self.method == 'exact' else 'epoch'} "
+                        f"{it + 1}: the kernel matrix became NaN; lower lr and encoder_lr, "
+                        "e.g. by 10x") from None
                 history["loss"].append(value)
                 history["noise"].append(float(lik.noise.detach()) * float(net.y_scale) ** 2)
                 bar.set_postfix(loss=f"{value:.3f}")
@@ -741,7 +768,7 @@ class Divide(Estimator):
     # -- inference ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not self._fitted:
-            raise ValueError("this Divide model is not fitted yet; call fit(X, y) first")
+            raise not_fitted("Divide", "fit(X, y)")
 
     def encode(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each mechanism's latent: ``{name: (N, latent_dim) float32}``."""
@@ -991,7 +1018,7 @@ def active_learning(
 
     if strategy not in ("uncertainty", "random"):
         raise ValueError(f"strategy must be 'uncertainty' or 'random', got {strategy!r}")
-    y_pool = np.asarray(y_pool, dtype=np.float64)
+    y_pool = np.asarray(real_array(y_pool, "y_pool"), dtype=np.float64)
     n_pool = len(y_pool)
     if not 3 <= n_init < n_pool or n_init + n_steps * batch_size > n_pool:
         raise ValueError(f"n_init ({n_init}) + n_steps * batch_size ({n_steps * batch_size}) "
@@ -1001,7 +1028,7 @@ def active_learning(
     pick_rng = np.random.default_rng(seed + 1)
     model = make_model()
     n_lab, errors = [], []
-    y_test = np.asarray(y_test, dtype=np.float64)
+    y_test = np.asarray(real_array(y_test, "y_test"), dtype=np.float64)
     for step in tqdm(range(n_steps + 1), desc=f"active ({strategy})", disable=not progress):
         idx = np.asarray(chosen)
         model.fit(_take(X_pool, idx), y_pool[idx], progress=False,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import Estimator, as_float_array, check_finite_loss
+from .base import DivergenceGuard, Estimator, as_float_array, mean_std, not_fitted
 
 __all__ = ["Im2Spec", "Spec2Im", "TrainingHistory"]
 
@@ -159,7 +159,7 @@ class _EncoderDecoder(Estimator):
 
     def _check_fitted(self):
         if not self._fitted:
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit(X, Y) first")
+            raise not_fitted(type(self).__name__, "fit(X, Y)")
 
     # -- training ----------------------------------------------------------------------------
     def fit(
@@ -171,6 +171,10 @@ class _EncoderDecoder(Estimator):
         The first call sets the standardisation (mean and standard deviation of ``X`` and of
         ``Y``, one scalar each); later calls continue training with it. ``validation`` is an
         optional ``(X_val, Y_val)`` pair scored after every epoch. Returns the loss history.
+
+        Raises ``TrainingDivergedError`` (a ``FloatingPointError``) naming the epoch when a
+        batch loss is NaN/inf or exceeds 1e3 times the first batch's (at least 1, the loss
+        of predicting the mean): the learning rate is too large (see ``DivergenceGuard``).
         """
         import torch
         from tqdm.auto import tqdm
@@ -196,9 +200,9 @@ class _EncoderDecoder(Estimator):
         m = self.module
         if not self._fitted:
             with torch.no_grad():
-                for prefix, arr in (("x", X), ("y", Y)):
-                    std = float(arr.std())
-                    getattr(m, f"{prefix}_mean").fill_(float(arr.mean()))
+                for prefix, arr, name in (("x", X, self._x_name), ("y", Y, self._y_name)):
+                    mean, std = mean_std(arr, name)
+                    getattr(m, f"{prefix}_mean").fill_(mean)
                     getattr(m, f"{prefix}_std").fill_(std if std > 0 else 1.0)
 
         dev = self.device
@@ -211,6 +215,7 @@ class _EncoderDecoder(Estimator):
         # drop a last batch of one sample (batch norm cannot train on it)
         n_use = n - 1 if n % batch_size == 1 else n
         history = TrainingHistory()
+        guard = DivergenceGuard(floor=1.0)  # MSE on standardised targets starts near 1
         bar = tqdm(range(int(epochs)), desc=type(self).__name__, disable=not progress)
         for epoch in bar:
             m.train()
@@ -220,12 +225,13 @@ class _EncoderDecoder(Estimator):
                 idx = order[start:start + batch_size]
                 xb, yb = xt[idx].to(dev), yt[idx].to(dev)
                 loss = torch.mean((m.decode(m.encode(xb)) - yb) ** 2)
+                value = float(loss.detach())
+                guard.check(value, epoch + 1)  # epochs counted from 1
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * len(idx)
+                total += value * len(idx)
             epoch_loss = total / n_use
-            check_finite_loss(epoch_loss, epoch)
             history.loss.append(epoch_loss)
             self._fitted = True
             if validation is not None:
@@ -243,7 +249,12 @@ class _EncoderDecoder(Estimator):
         m = self.module
         mean = float(getattr(m, f"{prefix}_mean"))
         std = float(getattr(m, f"{prefix}_std"))
-        return torch.from_numpy((arr - mean) / std)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = (arr - mean) / std
+        if not np.isfinite(out).all():
+            raise ValueError(f"input overflows float32 once standardised (mean {mean:.3g}, std "
+                             f"{std:.3g}); rescale it")
+        return torch.from_numpy(out)
 
     def _from_model(self, t, prefix: str) -> np.ndarray:
         m = self.module

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .._checks import real_array
+
 __all__ = [
     "MultiScalePatches",
     "ProgressiveResult",
@@ -130,15 +132,16 @@ def multiscale_patches(image, centres, windows: Sequence[int], size: int) -> Mul
         :class:`MultiScalePatches` with ``patches`` ``(S, N, size, size)`` float32.
 
     Raises:
-        ValueError: wrong shapes, NaN/inf, bad window sizes, or a window crossing the
-            border (use :func:`grid_centres` to pick centres where every window fits).
+        ValueError: wrong shapes, complex input, NaN/inf, bad window sizes, or a window
+            crossing the border (use :func:`grid_centres` to pick centres where every
+            window fits).
     """
-    img = np.asarray(image, dtype=np.float64)
+    img = np.asarray(real_array(image, "image"), dtype=np.float64)
     if img.ndim != 2:
         raise ValueError(f"image must be (H, W), got shape {img.shape}; loop over movie frames")
     if not np.all(np.isfinite(img)):
         raise ValueError("image contains NaN or inf; clean or mask it first")
-    c = np.asarray(centres)
+    c = real_array(centres, "centres")
     if c.ndim != 2 or c.shape[1] < 2 or c.shape[0] == 0:
         raise ValueError(f"centres must be a non-empty (N, 2) array of (row, col), got {c.shape}")
     if not np.all(np.isfinite(c)):
@@ -204,6 +207,7 @@ def progressive_fit(
         Xs = [X_by_scale[s] for s in range(X_by_scale.shape[0])]
     else:
         Xs = [np.asarray(x) for x in X_by_scale]
+    Xs = [real_array(x, f"X_by_scale[{s}]") for s, x in enumerate(Xs)]
     if not Xs:
         raise ValueError("X_by_scale is empty: give at least one scale")
     shapes = {x.shape[1:] for x in Xs}

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import Estimator, as_float_array, check_finite_loss
+from .base import DivergenceGuard, Estimator, as_float_array, mean_std, not_fitted
 from .network import InvariantNet
 from .pose import rotate_vectors
 
@@ -204,9 +204,17 @@ class _VAEFamily(Estimator):
             raise ValueError(f"{name} has {c.shape[0]} rows but there are {n} images")
         return torch.as_tensor(c, device=self.device)
 
-    def _normalise(self, X: np.ndarray) -> torch.Tensor:
+    def _normalise(self, X: np.ndarray, name: str = "X") -> torch.Tensor:
         m = self.module
-        return (torch.as_tensor(X, device=self.device) - m.x_mean) / m.x_std
+        out = (torch.as_tensor(X, device=self.device) - m.x_mean) / m.x_std
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(f"{name} overflows float32 once standardised by the training mean "
+                             f"{float(m.x_mean):.3g} and std {float(m.x_std):.3g}; rescale it")
+        return out
+
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise not_fitted(type(self).__name__)
 
     def _generator(self, seed: int) -> torch.Generator:
         try:
@@ -238,6 +246,10 @@ class _VAEFamily(Estimator):
         0 without classes), ``seconds`` and, with ``validation`` images, ``val_loss``.
         Calling ``fit`` again continues training (same optimiser state unless ``lr``
         changes; the shuffling seed moves on).
+
+        Raises ``TrainingDivergedError`` (a ``FloatingPointError``) naming the epoch when a
+        batch loss is NaN/inf or exceeds 1e3 times the first batch's loss (at least
+        0.5 nat per pixel): the learning rate is too large (see ``DivergenceGuard``).
         """
         X = self._images(X)
         if int(epochs) < 1 or int(batch_size) < 1 or not lr > 0:
@@ -245,15 +257,15 @@ class _VAEFamily(Estimator):
         cond = self._condition(condition, len(X))
         m = self.module
         if not self._fitted:
-            std = float(X.std())
-            m.x_mean.fill_(float(X.mean()))
+            mean, std = mean_std(X, "X")
+            m.x_mean.fill_(mean)
             m.x_std.fill_(std if std > 0 else 1.0)
         data = self._normalise(X)
         inputs = m.training_inputs(data)  # what the loss reads, once per fit (not per batch)
         val = None
         if validation is not None:
             V = self._images(validation, "validation")
-            val = (m.training_inputs(self._normalise(V)),
+            val = (m.training_inputs(self._normalise(V, "validation")),
                    self._condition(validation_condition, len(V)))
         seed = self.seed + 1000 * self._n_fits
         self._n_fits += 1
@@ -271,6 +283,10 @@ class _VAEFamily(Estimator):
         from tqdm.auto import tqdm
 
         n = len(data)
+        # stops a NaN/inf or exploding loss; the floor is the loss of standardised images
+        # reconstructed by their mean, 0.5 nat per pixel
+        h, w = self.image_shape
+        guard = DivergenceGuard(floor=0.5 * h * w)
         bar = tqdm(range(1, int(epochs) + 1), disable=not progress, desc=type(self).__name__)
         for epoch in bar:
             t0 = time.perf_counter()
@@ -283,7 +299,7 @@ class _VAEFamily(Estimator):
                 loss, parts = m.loss(batch, None if cond is None else cond[idx], g_noise,
                                      beta, self._capacity(), self.config["top_hypotheses"])
                 value = float(loss.detach())
-                check_finite_loss(value, epoch)
+                guard.check(value, epoch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -357,9 +373,11 @@ class _VAEFamily(Estimator):
 
         The most probable (class and) angle hypothesis is chosen by decoding every one of them
         (exact posterior), so encoding costs about one training forward pass per image.
+        A model that was neither fitted nor loaded raises ``NotFittedError`` (a ValueError).
         """
         X = self._images(X)
         cond = self._condition(condition, len(X))
+        self._check_fitted()
         m = self.module
         m.eval()
         batch_size = self._safe_batch(batch_size)
@@ -385,7 +403,7 @@ class _VAEFamily(Estimator):
         ``offset`` ``(N, 2)`` or ``(2,)`` pixels (row, col), ``scale`` ``(N,)`` or scalar; a
         missing pose is the canonical one (0, (0, 0), 1). JRVAE: ``classes`` ``(N,)`` integer
         labels or ``(N, n_classes)`` probabilities/one-hot (default class 0). A plain VAE
-        accepts no pose.
+        accepts no pose. Like ``encode``, it needs a fitted or loaded model.
         """
         d = self.config["latent_dim"]
         z = as_float_array(z, "z", ndim=(1, 2))
@@ -421,6 +439,7 @@ class _VAEFamily(Estimator):
             raise ValueError("scale must be > 0")
         onehot = self._class_onehot(classes, n)
         cond = self._condition(condition, n)
+        self._check_fitted()
         posed = m.rotation or m.translation or m.use_scale
         dev = self.device
         out = []
