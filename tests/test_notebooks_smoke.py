@@ -23,7 +23,10 @@ pytestmark = pytest.mark.notebooks
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke")
+    # Kept in runs/smoke (ignored by git): the browser test (`make test-browser`, run after
+    # this by .ci/run) opens these executed notebooks instead of executing them again.
+    out = ROOT / "runs" / "smoke"
+    out.mkdir(parents=True, exist_ok=True)
     # An empty private cache with downloads off: tests never download data, and results
     # must not depend on what happens to be cached on the machine.
     env = dict(os.environ, MICROSCOPY_OFFLINE="1",
