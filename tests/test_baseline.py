@@ -134,3 +134,17 @@ def test_the_committed_baseline_is_valid_and_made_from_measured_spread():
                 assert entry["spread"]["n"] >= 10, (name, metric)
                 assert entry["tolerance"] >= 4 * entry["spread"]["sd"] - 1e-9, (name, metric)
     json.dumps(baseline, allow_nan=False)
+
+
+def test_a_partial_update_keeps_the_other_notebooks(tmp_path):
+    path = tmp_path / "b.json"
+    first = [ok("a", {"r": 0.5 + 0.01 * s}, seed=s) for s in range(3)]
+    first += [ok("b", {"r": 0.2 + 0.01 * s}, seed=s) for s in range(3)]
+    run.update_baseline(first, str(path), {"command": "all", "seeds": [0, 1, 2]})
+    again = [ok("b", {"r": 0.7 + 0.02 * s}, seed=s) for s in range(3)]
+    run.update_baseline(again, str(path), {"command": "only b"}, keep_others=True)
+    baseline = json.loads(path.read_text())
+    assert baseline["notebooks"]["a"]["r"]["value"] == pytest.approx(0.51)  # kept
+    assert baseline["notebooks"]["b"]["r"]["value"] == pytest.approx(0.72)  # rebuilt
+    assert baseline["made"]["command"] == "all" and baseline["made"]["seeds"] == [0, 1, 2]
+    assert baseline["made"]["updates"] == [{"notebooks": ["b"], "command": "only b"}]

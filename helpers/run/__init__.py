@@ -22,11 +22,12 @@ from .baseline import (
 )
 from .cli import main, parse_seeds, run_notebooks
 from .execute import NotebookRun, find_notebooks, notebook_parameters, run_notebook
-from .results import save_results
+from .results import finite_or_none, save_results
 from .summary import aggregate, write_summary
 
 __all__ = [
     "save_results",
+    "finite_or_none",
     "NotebookRun",
     "Drift",
     "BaselineError",

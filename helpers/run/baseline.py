@@ -136,9 +136,24 @@ def build_baseline(runs: list[NotebookRun], made: dict) -> dict:
     }
 
 
-def update_baseline(runs: list[NotebookRun], path: str, made: dict | None = None) -> Path:
-    """Write the baseline built from ``runs`` to ``path`` (atomically); return the path."""
-    return write_json(plain(build_baseline(runs, made or {})), path)
+def update_baseline(runs: list[NotebookRun], path: str, made: dict | None = None,
+                    keep_others: bool = False) -> Path:
+    """Write the baseline built from ``runs`` to ``path`` (atomically); return the path.
+
+    With ``keep_others``, the notebooks of an existing baseline at ``path`` that ``runs`` do
+    not cover keep their entries, and ``made["updates"]`` records which notebooks this update
+    rebuilt (``make baseline NB="01 05"`` after a change to those notebooks alone)."""
+    baseline = build_baseline(runs, made or {})
+    if keep_others and Path(path).is_file():
+        old = json.loads(Path(path).read_text())
+        rebuilt = sorted(baseline["notebooks"])
+        kept = {k: v for k, v in old.get("notebooks", {}).items() if k not in rebuilt}
+        update = {"notebooks": rebuilt, **{k: baseline["made"][k] for k in ("command", "date")
+                                           if k in baseline["made"]}}
+        baseline["made"] = {**old.get("made", {}),
+                            "updates": old.get("made", {}).get("updates", []) + [update]}
+        baseline["notebooks"] = dict(sorted({**kept, **baseline["notebooks"]}.items()))
+    return write_json(plain(baseline), path)
 
 
 def _reject_constant(name: str):

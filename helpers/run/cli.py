@@ -164,7 +164,8 @@ def _parser() -> argparse.ArgumentParser:
                              "(default: pinned for --smoke, the machine's own otherwise)")
     parser.add_argument("--compare", metavar="FILE", help="fail on metrics beyond tolerance")
     parser.add_argument("--update-baseline", metavar="FILE",
-                        help="write a baseline from these runs (all must pass)")
+                        help="write a baseline from these runs (all must pass); with named "
+                             "notebooks, only their entries are replaced")
     return parser
 
 
@@ -256,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         code = max(code, _report_drifts(runs, baseline, args.compare))
     if args.update_baseline:
         try:
-            path = update_baseline(runs, args.update_baseline, _made(argv, seeds, settings))
+            path = update_baseline(runs, args.update_baseline, _made(argv, seeds, settings),
+                                   keep_others=bool(args.names))
             print(f"baseline written: {path}")
         except BaselineError as exc:
             print(f"error: {exc}", file=sys.stderr)

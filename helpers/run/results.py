@@ -10,7 +10,7 @@ from typing import Any
 
 from .._io import atomic_path
 
-__all__ = ["plain", "save_results", "write_json"]
+__all__ = ["plain", "save_results", "write_json", "finite_or_none"]
 
 
 def plain(value: Any, where: str = "results") -> Any:
@@ -39,6 +39,13 @@ def plain(value: Any, where: str = "results") -> Any:
         f"{where}: results must hold numbers, strings, booleans, lists or dicts; "
         f"got {type(value).__name__}"
     )
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``float(value)``, or ``None`` where it is NaN or infinite: how a results dict reports a
+    quantity that is undefined in this run (a precision with no detections, say)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:
