@@ -12,7 +12,7 @@ JOBS ?= 2
 OUT ?= runs/latest
 STAMP := $(VENV)/.installed
 
-.PHONY: notebooks smoke test lint baseline benchmarks clean teaching
+.PHONY: notebooks smoke test test-browser lint baseline benchmarks clean teaching
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,7 +60,6 @@ clean:
 # The notebooks in a real JupyterLab, driven by headless Chromium through Playwright
 # (tests/browser/). Chromium comes from Debian's packages (installed here when missing and we
 # are root on Debian) or from CHROMIUM_PATH; Playwright's browser downloads are never used.
-.PHONY: test-browser
 CHROMIUM_PATH ?= /usr/bin/chromium
 test-browser: $(STAMP)
 	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
