@@ -167,9 +167,11 @@ def test_parse_seeds():
     assert run.parse_seeds("1-2,5,2") == [1, 2, 5]
 
 
-@pytest.mark.parametrize("how", [[], ["--seeds", "0-1", "--jobs", "2"]],
-                         ids=["in-turn", "dask-sweep"])
-def test_ctrl_c_marks_the_summary_interrupted_and_stops_the_notebook(tmp_path, how):
+@pytest.mark.parametrize("how, stop", [([], "SIGINT"),
+                                       (["--seeds", "0-1", "--jobs", "2"], "SIGINT"),
+                                       ([], "SIGTERM")],
+                         ids=["in-turn", "dask-sweep", "in-turn-sigterm"])
+def test_ctrl_c_marks_the_summary_interrupted_and_stops_the_notebook(tmp_path, how, stop):
     """SIGINT to the runner while a notebook runs: exit 130, the earlier `all_ok: true`
     summary replaced by one marked interrupted, unfinished notebooks marked, no process left."""
     import signal
@@ -191,7 +193,7 @@ def test_ctrl_c_marks_the_summary_interrupted_and_stops_the_notebook(tmp_path, h
     while not any(kernels.iterdir()) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert any(kernels.iterdir()), proc.communicate()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop))
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     summary = json.loads((out / "summary.json").read_text())

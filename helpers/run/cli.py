@@ -18,7 +18,7 @@ run's status, wall time and results (and, over several seeds, n, mean, sd, min a
 metric). A failing notebook is reported with its failing cell and does not stop the others.
 Exit codes: 0 when every notebook passed (and, with ``--compare``, no metric left its
 tolerance), 1 otherwise, 2 for bad arguments or a bad baseline file (before anything runs),
-130 after Ctrl-C (the summary then says ``interrupted``).
+130 after Ctrl-C or SIGTERM (the summary then says ``interrupted``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -205,8 +207,14 @@ def _folders(runs_by_task: list[tuple[Task, NotebookRun]]) -> dict[str, list[Not
     return folders
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)  # `kill`, a batch system: stop as Ctrl-C
     parser = _parser()
     args = parser.parse_args(argv)
     try:
