@@ -96,8 +96,7 @@ def metric_entry(metric: str, values: list[Any]) -> dict:
         deviation = max(abs(x - mean) for x in xs)
         tolerance = max(SD_FACTOR * sd, DEVIATION_FACTOR * deviation,
                         RELATIVE_FLOOR * max(1.0, abs(mean)))
-        return {"value": mean, "tolerance": float(f"{tolerance:.6g}"), "check": "compare",
-                "spread": spread}
+        return {"value": mean, "tolerance": tolerance, "check": "compare", "spread": spread}
     agreed = all(v == values[0] for v in values)
     return {"value": values[0], "tolerance": 0.0 if agreed else None,
             "check": "exact" if agreed else "record", "spread": {"n": len(values)}}
