@@ -162,7 +162,10 @@ class LatentMapExplorer:
         self._shown = np.arange(0, n, max(1, int(np.ceil(n / max(1, int(max_points))))))
         self._quiet = False
 
-        start = np.median(self.points, axis=0)
+        # start on a real patch: the one nearest the per-axis median (the median itself can
+        # fall in an empty gap between clusters, where the scatter shows nothing)
+        start_patch = int(self.nearest(*np.median(self.points, axis=0), 1)[0])
+        start = self.points[start_patch]
         self.x = w.FloatSlider(value=start[0], min=lo[0], max=max(hi[0], lo[0] + 1e-9),
                                step=float(self._scale[0]) / 200, description="x",
                                continuous_update=False, readout_format=".3g")
@@ -171,7 +174,8 @@ class LatentMapExplorer:
                                continuous_update=False, readout_format=".3g")
         self.k = w.IntSlider(value=min(int(n_neighbours), n), min=1, max=min(max(32, int(
             n_neighbours)), n), description="patches", continuous_update=False)
-        self.patch = w.BoundedIntText(value=0, min=0, max=n - 1, description="go to patch")
+        self.patch = w.BoundedIntText(value=start_patch, min=0, max=n - 1,
+                                      description="go to patch")
         self.image = w.Image(format="png")
         self.summary = w.HTML()
         for c in (self.x, self.y, self.k):
@@ -221,6 +225,29 @@ class LatentMapExplorer:
         return part[np.lexsort((part, d[part]))]
 
     # -- drawing --------------------------------------------------------------------------
+    TILE_PAD = 2  # px of blank between the patch tiles
+
+    def tile_mosaic(self) -> np.ndarray:
+        """The neighbours' patches tiled nearest first, row by row, on a near-square grid:
+        float32 ``(rows * (h + pad) - pad, cols * (w + pad) - pad)``. The gaps between tiles
+        and the unused tiles of the last row are NaN, drawn in the colormap's bad colour
+        (:meth:`patch_colormap`), so they can't be mistaken for data."""
+        from .plot.latent import mosaic
+
+        nb = self.neighbours
+        ncols = int(np.ceil(np.sqrt(len(nb))))
+        nrows = int(np.ceil(len(nb) / ncols))
+        tiles = np.full((nrows * ncols,) + self.patches.shape[1:], np.nan, np.float32)
+        tiles[:len(nb)] = self.patches[nb]
+        grid = tiles.reshape(nrows, ncols, *self.patches.shape[1:])
+        return mosaic(grid, pad=self.TILE_PAD, fill=np.nan)
+
+    def patch_colormap(self):
+        """The patches' colormap ``cmap`` with white as its bad colour (the NaN gaps)."""
+        import matplotlib
+
+        return matplotlib.colormaps[self.cmap].with_extremes(bad="white")  # a copy
+
     def update(self) -> None:
         """Recompute the neighbours of the current point and redraw the panels."""
         self.point = (float(self.x.value), float(self.y.value))
@@ -242,8 +269,6 @@ class LatentMapExplorer:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from .plot.latent import mosaic
-
         fig = Figure(figsize=self.figsize, dpi=80, layout="constrained")
         FigureCanvasAgg(fig)
         ax_z, ax_p, ax_f = fig.subplots(1, 3, width_ratios=[1.0, 1.0, 1.1])
@@ -255,13 +280,7 @@ class LatentMapExplorer:
         ax_z.set_xlabel(self.labels[0])
         ax_z.set_ylabel(self.labels[1])
         ax_z.set_title("latent plane: + selected point", fontsize=9)
-        ncols = int(np.ceil(np.sqrt(len(nb))))
-        nrows = int(np.ceil(len(nb) / ncols))
-        tiles = np.full((nrows * ncols,) + self.patches.shape[1:], np.nan, np.float32)
-        tiles[:len(nb)] = self.patches[nb]
-        grid = tiles.reshape(nrows, ncols, *self.patches.shape[1:])
-        fill = float(np.nanmin(tiles))
-        ax_p.imshow(mosaic(np.nan_to_num(grid, nan=fill), fill=fill), cmap=self.cmap)
+        ax_p.imshow(self.tile_mosaic(), cmap=self.patch_colormap())
         ax_p.set_axis_off()
         ax_p.set_title(f"{len(nb)} nearest patches (nearest top left)", fontsize=9)
         ax_f.imshow(self.frames[self.frame_shown], cmap=self.frame_cmap)

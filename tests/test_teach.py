@@ -312,6 +312,9 @@ def test_reparameterisation_check_names_the_variance_and_a_lost_gradient():
 
     ns = _solution_ns("00_invariant_vae_basics", "0.3")
     _check("00_invariant_vae_basics", "0.3", dict(ns))
+    # run again on the same z_ex, as a student re-running the check cell alone: it must not
+    # rely on z_ex's graph, which the first run's autograd.grad has freed
+    _check("00_invariant_vae_basics", "0.3", ns)
     ns["z_ex"] = ns["mu_t"] + torch.exp(ns["logvar_t"]) * ns["eps_ex"]
     with pytest.raises(AssertionError, match="exp\\(logvar\\), the variance"):
         _check("00_invariant_vae_basics", "0.3", ns)
@@ -363,6 +366,13 @@ def test_separation_check_names_an_unwrapped_difference():
     _check("01_graphene_si_dynamics", "1.2", dict(ns))
     ns["my_separation"] = float(np.degrees(abs(mu[0] - mu[1])) / 3)
     with pytest.raises(AssertionError, match="wrap the difference"):
+        _check("01_graphene_si_dynamics", "1.2", ns)
+    # wrapped but not divided by 3: modes opposite in phi = 3 theta give 180 deg
+    mu = np.array([0.1, 0.1 + np.pi])
+    ns = _solution_ns("01_graphene_si_dynamics", "1.2", mu=mu)
+    ns["separation"] = ns["my_separation"]
+    ns["my_separation"] = float(np.degrees(abs(np.angle(np.exp(1j * (mu[0] - mu[1]))))))
+    with pytest.raises(AssertionError, match="divide by 3 \\(phi = 3 theta\\)"):
         _check("01_graphene_si_dynamics", "1.2", ns)
 
 

@@ -36,9 +36,15 @@ def test_builds_and_shows_the_neighbours_of_its_start_point():
     ex = latent_map_explorer(z, patches, frames, positions, cluster, n_neighbours=5)
     assert isinstance(ex, LatentMapExplorer)
     assert bytes(ex.image.value).startswith(PNG)
-    assert ex.point == pytest.approx(tuple(np.median(z, axis=0)))
+    # it starts on the patch nearest the per-axis median (the median itself lies in the empty
+    # middle of the four clusters), and the box shows that patch's number
     scale = z.max(0) - z.min(0)
+    start = int(brute_nearest(z, *np.median(z, axis=0), 1, scale)[0])
+    assert np.min(np.abs(z - np.median(z, axis=0)).sum(1)) > 1.0  # the median is a gap
+    assert ex.point == pytest.approx(tuple(z[start]))
+    assert ex.patch.value == start and ex.neighbours[0] == start
     np.testing.assert_array_equal(ex.neighbours, brute_nearest(z, *ex.point, 5, scale))
+    assert set(cluster[ex.neighbours]) == {cluster[start]}  # one cluster, not a mix
     assert ex.patches_shown.shape == (5, 6, 6)
     # displayed as a widget in a notebook, with a readable line where there is no kernel
     bundle = ex._repr_mimebundle_()
@@ -79,10 +85,13 @@ def test_going_to_a_patch_selects_its_point_and_frame():
     j = int(np.flatnonzero(cluster == 3)[2])
     ex.patch.value = j
     assert ex.neighbours[0] == j and ex.frame_shown == 3
-    # the patch already in the box (0 at the start) can be selected too
+    # the patch already in the box (the start patch) can be selected too, after moving away
     ex2 = latent_map_explorer(z, patches, frames, positions, cluster)
-    ex2.select_patch(0)
-    assert ex2.neighbours[0] == 0 and ex2.point == pytest.approx(tuple(z[0]))
+    boxed = int(ex2.patch.value)
+    ex2.select(*z[cluster != cluster[boxed]].mean(0))
+    assert ex2.neighbours[0] != boxed
+    ex2.select_patch(boxed)
+    assert ex2.neighbours[0] == boxed and ex2.point == pytest.approx(tuple(z[boxed]))
     with pytest.raises(ValueError, match="out of range: there are 120 patches"):
         ex.select_patch(120)
 
@@ -94,6 +103,29 @@ def test_the_patch_count_slider_changes_how_many_are_shown():
     ex.k.value = 12
     assert len(ex.neighbours) == 12 and ex.patches_shown.shape == (12, 6, 6)
     assert set(cluster[ex.neighbours]) == {1}
+
+
+def test_patch_tiles_are_separated_by_blank_gaps_not_data():
+    # 5 neighbours tile a 2 x 3 grid: one tile is empty. Gaps and the empty tile are NaN,
+    # drawn white, so no blank can be read as a patch of the minimum value.
+    z, patches, frames, positions, cluster = clustered()
+    ex = latent_map_explorer(z, patches, frames, positions, cluster, n_neighbours=5)
+    ex.select(*z[cluster == 0].mean(0))  # cluster 0: patches of value 0, the data minimum
+    m = ex.tile_mosaic()
+    pad, h = LatentMapExplorer.TILE_PAD, 6
+    assert pad == 2 and m.shape == (2 * h + pad, 3 * h + 2 * pad)
+    step = h + pad
+    tiles = [m[r * step:r * step + h, c * step:c * step + h] for r in range(2) for c in range(3)]
+    for k, tile in enumerate(tiles[:5]):
+        np.testing.assert_array_equal(tile, ex.patches_shown[k])
+    assert np.isnan(tiles[5]).all()  # the empty tile
+    assert np.isnan(m[h:h + pad]).all() and np.isnan(m[:, h:h + pad]).all()  # the gaps
+    assert np.isfinite(m).sum() == 5 * h * h
+    cmap = ex.patch_colormap()
+    assert cmap.name == "viridis" and tuple(cmap(np.nan)) == (1.0, 1.0, 1.0, 1.0)
+    import matplotlib
+
+    assert tuple(matplotlib.colormaps["viridis"](np.nan)) != (1.0, 1.0, 1.0, 1.0)  # a copy
 
 
 def test_nearest_is_measured_on_the_plot_scale():
