@@ -268,3 +268,24 @@ def test_notebooks_run_with_the_polling_kernel_client(tmp_path, monkeypatch):
     make_notebook(tmp_path / "01_ok.ipynb", ["x = 1"])
     info = execute._execute_once(tmp_path / "01_ok.ipynb", tmp_path / "out.ipynb", {}, None)
     assert info["error"] is None and seen, "papermill did not use the polling kernel client"
+
+
+def test_ctrl_c_works_where_sigint_came_in_ignored(tmp_path):
+    """A runner started in the background by a non-interactive shell inherits SIGINT ignored;
+    it still stops on Ctrl-C (it installs Python's handler itself)."""
+    import signal
+
+    make_notebook(tmp_path / "01_slow.ipynb", [
+        f"open({str(tmp_path / 'started')!r}, 'w').close()\nimport time\ntime.sleep(120)"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helpers.run", str(tmp_path / "01_slow.ipynb"),
+         "--out", str(tmp_path / "out")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.time() + 120
+    while not (tmp_path / "started").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not list((tmp_path / "out").glob(".*partial*"))

@@ -214,7 +214,10 @@ def _terminated(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)  # `kill`, a batch system: stop as Ctrl-C
+        # Ctrl-C works even where SIGINT came in ignored (started in the background by a
+        # non-interactive shell), and `kill` or a batch system stop a run the same way.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminated)
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -67,27 +67,30 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-_RUNNING: set[subprocess.Popen] = set()  # this process's task processes, for stop_tasks
+# this process's task processes and the half-written notebook each may leave, for stop_tasks
+_RUNNING: dict[subprocess.Popen, Path] = {}
 
 
-def _stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
+def _stop(proc: subprocess.Popen, partial: Path, grace_s: float = 15.0) -> None:
     """Stop a task process as Ctrl-C would (it removes its half-written notebook and shuts
-    its kernel down), and kill it if it has not ended after ``grace_s``."""
+    its kernel down), and kill it if it has not ended after ``grace_s``; a notebook it could
+    not remove is then removed here."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # the task turns it into KeyboardInterrupt
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    partial.unlink(missing_ok=True)
 
 
 def stop_tasks() -> int:
     """Stop every task process this process started and wait for them; returns how many.
     Run on each Dask worker (``client.run``) when a sweep is interrupted."""
-    running = list(_RUNNING)
-    for proc in running:
-        _stop(proc)
+    running = list(_RUNNING.items())
+    for proc, partial in running:
+        _stop(proc, partial)
     return len(running)
 
 
@@ -101,14 +104,15 @@ def execute_task(task: Task) -> NotebookRun:
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
-    _RUNNING.add(proc)
+    partial = Path(task.out_dir) / f".{task.name}.partial.ipynb"  # as execute writes it
+    _RUNNING[proc] = partial
     try:
         stdout, stderr = proc.communicate()
     except BaseException:  # Ctrl-C: stop the notebook with us, cleanly
-        _stop(proc)
+        _stop(proc, partial)
         raise
     finally:
-        _RUNNING.discard(proc)
+        _RUNNING.pop(proc, None)
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARK):
             return NotebookRun(**json.loads(line[len(RESULT_MARK):]))

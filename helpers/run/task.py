@@ -26,6 +26,7 @@ def _stop(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited ignored
     task = Task(**json.loads(argv[0]))
     run = run_notebook(
         task.notebook, task.out_dir, smoke=task.smoke, seed=task.seed, device=task.device,
