@@ -221,6 +221,7 @@ def test_ctrl_c_marks_the_summary_interrupted_and_stops_the_notebook(tmp_path, h
 def test_an_unbounded_wait_picks_up_a_message_that_arrives_later():
     """The kernel client's unbounded get_msg is a loop of bounded polls (nbclient#312)."""
     import asyncio
+    from queue import Empty
 
     import zmq
     import zmq.asyncio
@@ -243,7 +244,7 @@ def test_an_unbounded_wait_picks_up_a_message_that_arrives_later():
         sending = asyncio.ensure_future(send_later())
         msg = await asyncio.wait_for(channel.get_msg(timeout=None), 10)
         await sending
-        with pytest.raises(__import__("queue").Empty):
+        with pytest.raises(Empty):
             await channel.get_msg(timeout=0.05)  # a bounded wait still times out
         receiver.close(linger=0)
         sender.close(linger=0)

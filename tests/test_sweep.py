@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def sweep(tmp_path_factory):
         [sys.executable, "-m", "helpers.run", "--seeds", "0-1", "--smoke", "--jobs", "2",
          "--cluster", "local", "--out", str(out), *NOTEBOOKS],
         cwd=ROOT, capture_output=True, text=True,
-        env={**__import__("os").environ, "MICROSCOPY_OFFLINE": "1",
+        env={**os.environ, "MICROSCOPY_OFFLINE": "1",
              "MICROSCOPY_DATA_DIR": str(tmp_path_factory.mktemp("cache"))},
     )
     print(proc.stdout[-3000:], proc.stderr[-3000:])
@@ -71,7 +72,6 @@ def _free_port() -> int:
 def test_a_sweep_on_a_running_scheduler(tmp_path):
     """`--cluster tcp://HOST:PORT`: a scheduler and a worker started as a user would (`dask
     scheduler`, `dask worker`) on 127.0.0.1 run the tasks; the summary comes back."""
-    import os
     import time
 
     import nbformat

@@ -129,6 +129,12 @@ def _source_position(executed: Path, index: int) -> int:
     return index + (0 if injected and injected[0] < index else 1)
 
 
+def partial_path(out_dir: str | os.PathLike, name: str) -> Path:
+    """Where a notebook's executed copy is written until its run ends (then moved to
+    ``OUT/NAME.ipynb``); a run that was stopped leaves nothing here."""
+    return Path(out_dir) / f".{name}.partial.ipynb"
+
+
 def _execute_once(path: Path, output: Path, parameters: dict, cell_timeout: int | None) -> dict:
     """One papermill execution into ``output`` (written to a temporary name, then moved into
     place, so a half-written executed notebook never stands at ``output``)."""
@@ -136,7 +142,7 @@ def _execute_once(path: Path, output: Path, parameters: dict, cell_timeout: int 
 
     from .kernel_client import PollingKernelManager
 
-    partial = output.with_name(f".{output.stem}.partial.ipynb")
+    partial = partial_path(output.parent, output.stem)
     info: dict[str, Any] = {"error": None, "failed_cell": None, "failed_source": None,
                             "kernel_start": False}
     try:

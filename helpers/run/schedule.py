@@ -18,7 +18,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .execute import NotebookRun
+from .execute import NotebookRun, partial_path
 
 __all__ = ["Task", "Outcome", "execute_task", "run_tasks", "RESULT_MARK"]
 
@@ -104,7 +104,7 @@ def execute_task(task: Task) -> NotebookRun:
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
-    partial = Path(task.out_dir) / f".{task.name}.partial.ipynb"  # as execute writes it
+    partial = partial_path(task.out_dir, task.name)
     _RUNNING[proc] = partial
     try:
         stdout, stderr = proc.communicate()
