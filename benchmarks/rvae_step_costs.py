@@ -36,7 +36,7 @@ def _trainer(model, X, batch):
     inputs = net.training_inputs(X)
     gen = torch.Generator().manual_seed(0)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    top = model.config["top_hypotheses"]
+    top = model.top_hypotheses
     state = {"i": 0}
 
     def step():
@@ -107,7 +107,7 @@ def main(argv=None):
         with torch.no_grad():
             net._coarse_errors(inputs, canvas, theta)
 
-    top = m.config["top_hypotheses"]
+    top = m.top_hypotheses
     th = theta[:top].clone().requires_grad_()  # (top, B, 2, 3): hypothesis first
     c = canvas.clone().requires_grad_()
     target = inputs["target"]
@@ -120,10 +120,10 @@ def main(argv=None):
         prm.grad = torch.zeros_like(prm)
     parts = [
         ("rvae part: encoder (polar trunk, heads), fwd + bwd", encoder),
-        (f"rvae part: pose matrices and KL of all {net.k} hypotheses, fwd + bwd", pose),
+        (f"rvae part: pose matrices and KL of all {net.n_angles} hypotheses, fwd + bwd", pose),
         (f"rvae part: decoder output layer ({last.out_features} canvas pixels), fwd + bwd",
          canvas_layer),
-        (f"rvae part: ranking all {net.k} hypotheses ({len(net.coarse_index)} 2x-binned "
+        (f"rvae part: ranking all {net.n_angles} hypotheses ({len(net.coarse_index)} 2x-binned "
          "pixels, no gradient)", ranking),
         (f"rvae part: rendering the {top} decoded hypotheses ({len(net.lik_index)} pixels) + "
          "error, fwd + bwd", render_top),

@@ -18,25 +18,27 @@ import numpy as np
 
 
 def _truth(atoms, shape, margin):
+    from helpers.features import inside_frame
+
     a = np.asarray(atoms)
-    keep = (a[:, 0] >= margin) & (a[:, 0] <= shape[0] - 1 - margin)
-    keep &= (a[:, 1] >= margin) & (a[:, 1] <= shape[1] - 1 - margin)
+    keep = inside_frame(a, shape, margin)
     return np.column_stack([a[keep, :2], a[keep, 2] + 1])
 
 
 def _score(net, movie, frames, margin=3.0):
-    from helpers.segment import detection_scores, find_atoms
+    from helpers.analysis import detection_scores
+    from helpers.segment import find_atoms
 
     start = time.perf_counter()
     probs = net.predict(movie.frames[frames], progress=False)
     per_frame = (time.perf_counter() - start) / len(frames)
     found = [find_atoms(p, threshold=0.5, margin=margin) for p in probs]
     true = [_truth(movie.atoms[t], movie.frames.shape[1:], margin) for t in frames]
-    return detection_scores(found, true, 0.5 / movie.pixel_size), per_frame
+    return detection_scores(true, found, 0.5 / movie.pixel_size), per_frame
 
 
 def _train(frames, masks, args):
-    from helpers.segment import UNet
+    from helpers.models import UNet
 
     net = UNet(n_classes=3, filters=args.filters, depth=args.depth, seed=args.seed,
                device=args.device)
@@ -73,9 +75,10 @@ def main(argv=None):
     net, hist = _train(train.frames[pick], train.masks[pick], args)
     print(f"U-Net {args.filters * 2 ** np.arange(args.depth)} filters, "
           f"{net.n_parameters()} weights, device {net.device}, {torch.get_num_threads()} threads")
+    train_s = sum(hist.seconds)
     print(f"training: {args.steps} steps of {args.batch_size} x {args.crop}^2 crops from "
-          f"{len(pick)} frames of {args.size}^2 px: {hist['time_s']:.1f} s "
-          f"({hist['time_s'] / args.steps * 1e3:.0f} ms/step), final loss {hist['loss'][-1]:.3f}")
+          f"{len(pick)} frames of {args.size}^2 px: {train_s:.1f} s "
+          f"({train_s / args.steps * 1e3:.0f} ms/step), final loss {hist['loss'][-1]:.3f}")
     header = (f"{'dose':>6} {'F1':>7} {'prec':>7} {'recall':>7} {'Si/C acc':>8} "
               f"{'Si recall':>9} {'Si prec':>8} {'err A':>6} {'ms/frame':>8}")
     if args.retrain:
@@ -91,7 +94,7 @@ def main(argv=None):
             own = graphene_movie(n_frames=12, size=args.size, seed=10, dose=dose)
             net_d, hist_d = _train(own.frames[pick], own.masks[pick], args)
             s_d, _ = _score(net_d, test, held)
-            line += f" {s_d.f1:12.4f} {s_d.class_accuracy:8.4f} {hist_d['time_s']:7.1f}"
+            line += f" {s_d.f1:12.4f} {s_d.class_accuracy:8.4f} {sum(hist_d.seconds):7.1f}"
         print(line, flush=True)
     print("bars (issue 5, default dose 60): F1 >= 0.98, Si/C accuracy >= 0.98")
     _patch_speed()

@@ -32,10 +32,17 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def torch_generator(seed: int, device: str = "cpu"):
-    """A ``torch.Generator`` seeded with ``seed`` on ``device`` (local randomness, no globals)."""
+    """A ``torch.Generator`` seeded with ``seed`` on ``device`` (local randomness, no globals).
+
+    A backend without device generators gets a CPU generator; sample on the CPU with it and
+    move the result (``torch.randn(..., generator=g).to(device)``).
+    """
     import torch
 
-    g = torch.Generator(device=device)
+    try:
+        g = torch.Generator(device=device)
+    except RuntimeError:  # e.g. a backend that has no generator of its own
+        g = torch.Generator()
     g.manual_seed(int(seed))
     return g
 

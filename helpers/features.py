@@ -6,9 +6,9 @@ The steps between "objects found in an image" (``helpers.segment``) and "latent 
 - :func:`extract_patches` cuts a square window around every object of an image or a movie
   (vectorised: about 100k windows of 24x24 px per second);
 - :func:`grid_patches` cuts dense sliding windows and maps per-window values back to a grid;
+- :func:`inside_frame` keeps the positions at least a margin away from the image border;
 - :func:`track` links objects across frames into trajectories (optimal assignment with gap
-  closing), :func:`link_accuracy` scores the links against known identities and
-  :func:`transition_matrix` counts class changes along trajectories;
+  closing; :func:`helpers.analysis.link_accuracy` scores the links against known identities);
 - per-frame descriptors: :func:`fft_power`, :func:`autocorrelation`, their radial averages
   (:func:`radial_profile`) and the radial pair distribution function
   (:func:`pair_distribution`);
@@ -36,9 +36,8 @@ __all__ = [
     "Clustering",
     "extract_patches",
     "grid_patches",
+    "inside_frame",
     "track",
-    "link_accuracy",
-    "transition_matrix",
     "fft_power",
     "autocorrelation",
     "radial_profile",
@@ -75,6 +74,38 @@ def _points(coords, name: str = "coords", min_cols: int = 2) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf; drop those rows first")
     return arr
+
+
+def inside_frame(points, shape, margin: float) -> np.ndarray:
+    """Which positions lie at least ``margin`` pixels inside an image.
+
+    A position ``(row, col)`` is inside when ``margin <= row <= H - 1 - margin`` and
+    ``margin <= col <= W - 1 - margin``: its distance to the first and to the last pixel
+    centre of each axis is at least ``margin`` (objects nearer the border are cut by it, so
+    their centres are biased or their windows do not fit).
+
+    Args:
+        points: ``(N, 2+)`` ``[row, col, ...]`` in pixels (extra columns are ignored).
+        shape: ``(H, W)`` of the image, pixels.
+        margin: pixels, >= 0.
+
+    Returns:
+        ``(N,)`` bool mask; ``points[mask]`` keeps the inside ones (a NaN position is not
+        inside).
+    """
+    p = np.asarray(real_array(points, "points"), dtype=float)
+    if p.size == 0:
+        return np.zeros(len(p), dtype=bool)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"points must be an (N, 2+) array [row, col, ...], got shape {p.shape}")
+    if len(shape) != 2:
+        raise ValueError(f"shape must be the image's (H, W), got {shape!r}; for a movie "
+                         "(T, H, W) pass frames.shape[1:]")
+    if not np.isfinite(margin) or margin < 0:
+        raise ValueError(f"margin must be a non-negative number of pixels, got {margin!r}")
+    height, width = shape[0], shape[1]
+    return ((p[:, 0] >= margin) & (p[:, 0] <= height - 1 - margin)
+            & (p[:, 1] >= margin) & (p[:, 1] <= width - 1 - margin))
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,66 +440,6 @@ def track(coords_per_frame, max_displacement: float, max_gap: int = 1) -> Tracks
         last_frame[frame_ids] = t
         ids.append(frame_ids)
     return Tracks(ids=ids, trajectories=[np.asarray(tr, dtype=float) for tr in trajectories])
-
-
-def link_accuracy(pred_ids, true_ids) -> float:
-    """Fraction of true consecutive links that the predicted ids reproduce.
-
-    Args:
-        pred_ids, true_ids: lists of ``T`` integer arrays ``(N_t,)``, one id per object, the
-            same objects in the same order in both (ids < 0 in ``true_ids`` mark objects
-            without a true identity and are skipped).
-
-    Returns:
-        Over every object present in frames ``t`` and ``t + 1`` (by true id), the fraction
-        whose two detections carry the same predicted id, in [0, 1] (nan if there are none).
-    """
-    if len(pred_ids) != len(true_ids):
-        raise ValueError(f"pred_ids has {len(pred_ids)} frames but true_ids {len(true_ids)}")
-    good = total = 0
-    for t in range(len(true_ids) - 1):
-        ta, tb = np.asarray(true_ids[t]), np.asarray(true_ids[t + 1])
-        pa, pb = np.asarray(pred_ids[t]), np.asarray(pred_ids[t + 1])
-        if ta.shape != pa.shape or tb.shape != pb.shape:
-            raise ValueError(f"frame {t}: pred_ids and true_ids must have the same lengths")
-        pos_b = {int(k): i for i, k in enumerate(tb) if k >= 0}
-        for i, k in enumerate(ta):
-            j = pos_b.get(int(k)) if k >= 0 else None
-            if j is None:
-                continue
-            total += 1
-            good += int(pa[i] == pb[j])
-    return good / total if total else float("nan")
-
-
-def transition_matrix(ids, labels, n_classes: int | None = None, normalize: bool = True):
-    """Class changes between consecutive frames along trajectories.
-
-    Args:
-        ids: list of ``T`` arrays ``(N_t,)`` of trajectory ids (``Tracks.ids``).
-        labels: list of ``T`` arrays ``(N_t,)`` of integer classes of the same objects.
-        n_classes: number of classes (default: max label + 1).
-        normalize: rows sum to one (transition probabilities) instead of counts.
-
-    Returns:
-        ``(n_classes, n_classes)`` array, entry ``[a, b]`` for class ``a`` at ``t`` and ``b`` at
-        ``t + 1`` on the same trajectory (rows without any transition are all zero).
-    """
-    if len(ids) != len(labels):
-        raise ValueError(f"ids has {len(ids)} frames but labels has {len(labels)}")
-    all_labels = [np.asarray(lab, dtype=int) for lab in labels]
-    if n_classes is None:
-        n_classes = 1 + max((int(lab.max()) for lab in all_labels if lab.size), default=0)
-    counts = np.zeros((n_classes, n_classes))
-    for t in range(len(ids) - 1):
-        prev = dict(zip(np.asarray(ids[t]).tolist(), all_labels[t].tolist()))
-        for k, b in zip(np.asarray(ids[t + 1]).tolist(), all_labels[t + 1].tolist()):
-            if k in prev:
-                counts[prev[k], b] += 1
-    if normalize:
-        rows = counts.sum(1, keepdims=True)
-        counts = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    return counts
 
 
 # --------------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ class LatentMapExplorer:
         float32 ``(rows * (h + pad) - pad, cols * (w + pad) - pad)``. The gaps between tiles
         and the unused tiles of the last row are NaN, drawn in the colormap's bad colour
         (:meth:`patch_colormap`), so they can't be mistaken for data."""
-        from .plot.latent import mosaic
+        from .plot.tiles import tile_mosaic
 
         nb = self.neighbours
         ncols = int(np.ceil(np.sqrt(len(nb))))
@@ -240,7 +240,7 @@ class LatentMapExplorer:
         tiles = np.full((nrows * ncols,) + self.patches.shape[1:], np.nan, np.float32)
         tiles[:len(nb)] = self.patches[nb]
         grid = tiles.reshape(nrows, ncols, *self.patches.shape[1:])
-        return mosaic(grid, pad=self.TILE_PAD, fill=np.nan)
+        return tile_mosaic(grid, pad=self.TILE_PAD, fill=np.nan)
 
     def patch_colormap(self):
         """The patches' colormap ``cmap`` with white as its bad colour (the NaN gaps)."""

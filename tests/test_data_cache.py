@@ -91,7 +91,7 @@ def test_converted_copy_records_its_source(suite):
     coords, payload = pickled_coords()
     suite({"d": dataset([entry(name="c.npy", sha256=sha(payload), fmt="npy-pickle")])})
     put("c.npy", "d", payload)
-    out = data.load("d", source="original")["arr"]
+    out = data.load("d", source="original")
     np.testing.assert_array_equal(out["1"], coords[1])
     with np.load(data.cache_dir() / "d" / "c.converted.npz", allow_pickle=False) as z:
         assert str(z["__source_sha256__"]) == sha(payload)
@@ -103,8 +103,8 @@ def test_stale_converted_copy_is_made_again(suite):
     put("c.npy", "d", payload)
     converted = data.cache_dir() / "d" / "c.converted.npz"
     np.savez(converted, **{"0": np.zeros((1, 3)), "9": np.ones(2)})  # from some other source
-    out = data.load("d", source="original")["arr"]
-    assert sorted(out) == ["0", "1"]
+    out = data.load("d", source="original")
+    assert sorted(out.keys()) == ["0", "1"]
     np.testing.assert_array_equal(out["0"], coords[0])
     with np.load(converted, allow_pickle=False) as z:  # rewritten from the verified source
         np.testing.assert_array_equal(z["0"], coords[0])
@@ -120,7 +120,7 @@ def test_hand_edited_converted_copy_is_made_again(suite):
         edited = {k: z[k] for k in z.files}
     edited["1"] = edited["1"] * 0 + 7  # edited by hand, its source stamp kept
     np.savez(converted, **edited)
-    np.testing.assert_array_equal(data.load("d", source="original")["arr"]["1"], coords[1])
+    np.testing.assert_array_equal(data.load("d", source="original")["1"], coords[1])
 
 
 # -- read-only caches --------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def test_complete_read_only_cache_loads_without_writing(suite):
     with read_only(root):
         out = data.load("d", source="original")
     np.testing.assert_array_equal(out["arr"], arr)
-    np.testing.assert_array_equal(out["coords"]["1"], coords[1])  # converted in memory
+    np.testing.assert_array_equal(out["coords/1"], coords[1])  # converted in memory
     assert snapshot(root) == before
 
 

@@ -224,8 +224,8 @@ def test_npz_arrays_are_checked_by_name(suite):
     suite(doc_with([entry(name="a.npz", fmt="npz", sha256=sha(payload), shape=declared,
                           dtype="float32")]))
     put("a.npz", payload)
-    out = data.load("d", source="original")["arr"]
-    assert out["loops"].shape == (4, 4, 8)
+    out = data.load("d", source="original")
+    assert out.loops.shape == (4, 4, 8)
     suite(doc_with([entry(name="a.npz", fmt="npz", sha256=sha(payload),
                           shape={**declared, "images": [4, 4]}, dtype="float32")]))
     with pytest.raises(data.DataFileError, match="'images'.*holds \\['loops', 'voltages'\\]"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.env import get_device, in_colab, seed_everything
+from helpers.env import get_device, in_colab, seed_everything, torch_generator
 
 
 def test_same_seed_same_numbers():
@@ -33,6 +33,15 @@ def test_unavailable_device_names_the_fix():
             get_device("cuda")
     with pytest.raises(ValueError, match="unknown device"):
         get_device("tpu")
+
+
+def test_torch_generator_is_seeded_and_falls_back_to_the_cpu():
+    a, b = torch_generator(4), torch_generator(4)
+    assert torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))
+    # the meta device has no generator of its own: a CPU generator with the same seed
+    g = torch_generator(4, "meta")
+    assert g.device.type == "cpu"
+    assert torch.equal(torch.rand(5, generator=g), torch.rand(5, generator=torch_generator(4)))
 
 
 def test_not_in_colab_here():

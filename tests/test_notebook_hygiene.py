@@ -136,3 +136,22 @@ def test_the_device_parameter_reaches_every_model(notebook):
     missing = [f"line {c.lineno}: {ast.unparse(c.func)}" for c in calls
                if not any(k.arg == "device" for k in c.keywords)]
     assert not missing, f"{path.name}: models built without device=: {missing}"
+
+
+def test_helpers_plot_is_imported_one_way(notebook):
+    """One import style: `import helpers.plot as hplot`, figures called as `hplot.plot_*`."""
+    path, nb = notebook
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    tree = ast.parse("\n".join(re.sub(r"^(\s*)[%!].*$", r"\1pass", line)
+                               for line in source.splitlines()))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers"):
+            names = {a.name for a in node.names}
+            assert not (node.module.startswith("helpers.plot") or "plot" in names), (
+                f"{path.name} line {node.lineno}: use `import helpers.plot as hplot`")
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("helpers.plot"):
+                    assert alias.name == "helpers.plot" and alias.asname == "hplot", (
+                        f"{path.name} line {node.lineno}: use `import helpers.plot as hplot`")
+    assert "helpers.plot." not in source, f"{path.name}: call figures as hplot.plot_*"

@@ -230,11 +230,15 @@ def test_bad_arguments(call, word):
 def test_previews_draw(series, switching, loops_map):
     import matplotlib.pyplot as plt
 
-    from helpers.plot import preview_hysteresis, preview_switching, preview_temperature_series
+    from helpers.plot import (
+        plot_preview_hysteresis,
+        plot_preview_switching,
+        plot_preview_temperature_series,
+    )
 
-    for fig in (preview_temperature_series(series), preview_switching(switching),
-                preview_hysteresis(loops_map)):
+    for fig in (plot_preview_temperature_series(series), plot_preview_switching(switching),
+                plot_preview_hysteresis(loops_map)):
         assert all(ax.get_xlabel() for ax in fig.axes if ax.get_images() or ax.get_lines())
         plt.close(fig)
     with pytest.raises(ValueError, match="inside"):
-        preview_hysteresis(loops_map, sites=[(100, 0)])
+        plot_preview_hysteresis(loops_map, sites=[(100, 0)])

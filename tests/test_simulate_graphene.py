@@ -154,11 +154,11 @@ def test_bad_arguments(kwargs, word):
 def test_preview_draws_frames_and_trends(movie):
     import matplotlib.pyplot as plt
 
-    from helpers.plot import preview_graphene
+    from helpers.plot import plot_preview_graphene
 
-    fig = preview_graphene(movie, frames=[0, -1])
+    fig = plot_preview_graphene(movie, frames=[0, -1])
     assert len(fig.axes) >= 3
     assert fig.axes[0].get_xlabel() == "x (Å)"
     plt.close(fig)
     with pytest.raises(ValueError, match="out of range"):
-        preview_graphene(movie, frames=[99])
+        plot_preview_graphene(movie, frames=[99])

@@ -117,8 +117,8 @@ def test_bad_arguments(kwargs, word):
 def test_preview_draws_frames_and_order(movie):
     import matplotlib.pyplot as plt
 
-    from helpers.plot import preview_protein
+    from helpers.plot import plot_preview_protein
 
-    fig = preview_protein(movie)
+    fig = plot_preview_protein(movie)
     assert fig.axes[0].get_xlabel() == "x (nm)"
     plt.close(fig)

@@ -377,13 +377,13 @@ def test_separation_check_names_an_unwrapped_difference():
 
 
 def test_fraction_and_transition_checks_name_their_mistakes():
-    import helpers.transitions as trans
+    from helpers.analysis import class_fractions, locate_transition
 
     rng = np.random.default_rng(3)
     labels, group = rng.integers(0, 3, 200), np.repeat(np.arange(4), 50)
     ns = _solution_ns("03_batio3_phase_transition", "3.1", labels=labels, group=group,
                       N_CLASSES=3, n_t=4, temps=np.arange(4.0))
-    ns["fractions"] = trans.class_fractions(labels, group, 3, 4)
+    ns["fractions"] = class_fractions(labels, group, 3, 4)
     _check("03_batio3_phase_transition", "3.1", dict(ns))
     counts = np.zeros((4, 3))
     np.add.at(counts, (group, labels), 1.0)
@@ -396,17 +396,18 @@ def test_fraction_and_transition_checks_name_their_mistakes():
         a0, a1 = abundance[i], abundance[i + 1]
         return float(temps[i] + (level - a0) / (a1 - a0) * (temps[i + 1] - temps[i]))
 
-    ns = {"np": np, "trans": trans, "transition_temperature": first_crossing}
+    ns = {"np": np, "locate_transition": locate_transition,
+          "transition_temperature": first_crossing}
     with pytest.raises(AssertionError, match="crosses 1/2 early at 310 K"):
         _check("03_batio3_phase_transition", "3.3", ns)
 
 
 def test_split_check_finds_overlapping_patches():
-    import helpers.spectra as sp
+    from helpers.analysis import patch_loop_pairs, spatial_split
 
     rng = np.random.default_rng(4)
-    pairs = sp.patch_loop_pairs(rng.random((20, 24)), rng.random((20, 24, 5)), 8)
-    split = sp.spatial_split(pairs, 0.5)
+    pairs = patch_loop_pairs(rng.random((20, 24)), rng.random((20, 24, 5)), 8)
+    split = spatial_split(pairs, 0.5)
     ns = _solution_ns("05_im2spec_spec2im", "5.2", pairs=pairs, split=split)
     _check("05_im2spec_spec2im", "5.2", dict(ns))
     ns["my_train"], ns["my_test"] = pairs.cols < split.boundary, pairs.cols >= split.boundary
@@ -418,13 +419,13 @@ def test_r2_check_names_the_mean_loop():
     rng = np.random.default_rng(5)
     loops = rng.random((30, 6)) + np.linspace(0, 3, 6)
     preds = {("im2spec", ld): loops + 0.1 * rng.standard_normal(loops.shape) for ld in (2, 10)}
-    import helpers.spectra as sp
+    from helpers.analysis import r2_score
 
     ns = _solution_ns("05_im2spec_spec2im", "5.3", preds=preds, LATENTS=(2, 10),
                       test=SimpleNamespace(loops=loops))
-    ns["r2"] = {ld: sp.r2_score(preds[("im2spec", ld)], loops) for ld in (2, 10)}
+    ns["r2"] = {ld: r2_score(loops, preds[("im2spec", ld)]) for ld in (2, 10)}
     _check("05_im2spec_spec2im", "5.3", dict(ns))
-    ns["pooled_r2"] = lambda p, t: float(1 - np.sum((p - t) ** 2) / np.sum((t - t.mean()) ** 2))
+    ns["pooled_r2"] = lambda t, p: float(1 - np.sum((p - t) ** 2) / np.sum((t - t.mean()) ** 2))
     with pytest.raises(AssertionError, match="mean over sites at each voltage step"):
         _check("05_im2spec_spec2im", "5.3", ns)
 

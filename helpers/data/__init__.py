@@ -1,8 +1,10 @@
 """Data sets of the suite: :func:`load` returns data set ``name`` of ``data_manifest.json``
 simulated (ground truth known; the default), from its original files, or original with a
 fallback to simulated. The package's modules, each importing only those before it: ``errors``
-(exceptions), ``catalog`` (the manifest), ``cache`` (the cache folder, sha256), ``download``
-(:func:`fetch`), ``read`` (reading and checking files); their public names are re-exported here.
+(exceptions), ``dataset`` (:class:`Dataset`, what original files load as), ``catalog`` (the
+manifest), ``cache`` (the cache folder, sha256), ``download`` (:func:`fetch`), ``read`` (reading
+and checking files, shaping them into a :class:`Dataset`); their public names are re-exported
+here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from .cache import STALE_PARTIAL_S, cache_dir, sha256_of
 from .catalog import FORMATS, MANIFEST_PATH, available, check_file_name, describe, manifest
+from .dataset import Dataset
 from .download import DEFAULT_TIMEOUT_S, download_timeout, fetch
 from .errors import (
     CacheNotWritableError,
@@ -24,6 +27,7 @@ from .errors import (
 from .read import _load_original
 
 __all__ = [
+    "Dataset",
     "DataUnavailableError",
     "CacheNotWritableError",
     "ChecksumError",
@@ -62,15 +66,18 @@ def load(
     Parameters
     ----------
     source : ``"simulated"`` (the generator, with the manifest's default parameters updated by
-        ``params``; returns its dataclass), ``"original"`` (the real files; returns a dict of
-        file key -> arrays, raising :class:`DataUnavailableError` with instructions when they
-        cannot be obtained), or ``"auto"`` (original if obtainable, else simulated, with a
-        printed warning giving the real reason, never silently). A file that is present but
+        ``params``; returns its dataclass: named arrays, the generator's arguments in
+        ``params``), ``"original"`` (the real files; returns a :class:`Dataset`: named arrays,
+        with the simulator's names where they correspond, and ``meta``; raises
+        :class:`DataUnavailableError` with instructions when they cannot be obtained), or
+        ``"auto"`` (original if obtainable, else simulated, with a printed warning giving the
+        real reason, never silently). A file that is present but
         wrong (:class:`ChecksumError`, :class:`DataFileError`) is an error, never a fallback.
     offline : forbid downloads (default: env ``MICROSCOPY_OFFLINE``).
-    smoke : CI scale. Simulated data use the manifest's ``smoke_params`` on top of its default
-        parameters; original files are returned whole (their size is what it is: a notebook
-        takes the part it needs).
+    smoke : CI scale (notebooks pass ``smoke=SMOKE``; the manifest's ``smoke_params`` are the
+        one place where smoke-scale data sizes are set). Simulated data use the manifest's
+        ``smoke_params`` on top of its default parameters; original files are returned whole
+        (their size is what it is: a notebook takes the part it needs).
     manifest : path of your own manifest (same schema), merged over the suite's; see also the
         environment variable ``MICROSCOPY_MANIFEST``.
     params : generator parameters (simulated source, and the fallback of ``"auto"``); they

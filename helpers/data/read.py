@@ -3,6 +3,23 @@ array against the manifest's ``shape`` and ``dtype``. Pickled ``.npy`` files are
 their sha256 matched, by an unpickler that accepts numpy arrays and plain containers only, and are
 converted once to a plain ``.npz`` that records the sha256 of its source (a stale or edited copy
 is converted again; in a read-only cache the conversion is kept in memory).
+
+The files of a data set become one :class:`~helpers.data.dataset.Dataset`. By default a file's
+arrays keep their names: a file holding one array is named by its manifest ``key``, the arrays
+inside a file holding several keep their own names (prefixed ``key/`` when the data set has
+several files), and scalars (pixel size, units) go to ``meta``. Data sets whose arrays
+correspond to a simulator's are given the simulator's names and conventions:
+
+- ``graphene_si_movie`` (like :class:`~helpers.simulate.GrapheneMovie`): ``frames``
+  ``(T, H, W)`` float32 HAADF counts; ``probabilities`` ``(T, 3, H, W)`` float32, the
+  authors' segmentation output in the classes ``[background, C, Si]``; ``atoms``, a list of
+  ``T`` arrays ``(N_t, 3)`` float64 ``[row_px, col_px, species]``, species 0 = C, 1 = Si,
+  frames in order; ``meta["pixel_size"]`` is None (the files do not give it) and
+  ``meta["atom_probability"]`` the mean atom probability at the given and at the swapped
+  coordinates (the check of their ``(row, col)`` order).
+- ``hysteresis_loops`` (like :class:`~helpers.simulate.HysteresisMap`): ``loops``
+  ``(H, W, L)`` float32 and ``voltage`` ``(L,)`` float64 volts from ``second_dataset``;
+  ``image`` ``(H, W)``, the response at the first voltage step; ``first_dataset/...`` as read.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ import hashlib
 import io
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +38,8 @@ import numpy as np
 
 from .._io import atomic_path
 from .cache import sha256_of
+from .catalog import describe
+from .dataset import Dataset
 from .download import _file_specs, _where_from, fetch
 from .errors import ChecksumError, DataFileError
 
@@ -250,8 +270,78 @@ def _check_declared(value: Any, spec: dict, path: Path) -> None:
         _check_array(value, shape, dtype, what, path)
 
 
+def _named_arrays(contents: dict[str, Any], prefixed: bool | None = None):
+    """``(arrays, meta)`` of the files' ``contents`` (key -> value) in the default naming (see
+    the module docstring); ``prefixed`` (default: several files) puts ``key/`` before the
+    names found inside a file."""
+    if prefixed is None:
+        prefixed = len(contents) > 1
+    arrays: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    for key, value in contents.items():
+        if not isinstance(value, dict):
+            arrays[key] = value
+            continue
+        prefix = f"{key}/" if prefixed else ""
+        for inner, v in value.items():
+            (arrays if isinstance(v, np.ndarray) else meta)[prefix + inner] = v
+    return arrays, meta
+
+
+def _graphene_si_movie(contents: dict[str, Any], paths: dict[str, Path]):
+    """The paper's movie, segmentation and coordinates in :class:`GrapheneMovie`'s terms."""
+    frames = np.asarray(contents["frames"][..., 0], dtype=np.float32)
+    # the authors' channels [C, Si, background] reordered to this suite's [background, C, Si]
+    probabilities = np.ascontiguousarray(
+        np.moveaxis(contents["decoded"][..., [2, 0, 1]], -1, 1), dtype=np.float32)
+    coords = contents["coords"]
+    keys = sorted(coords, key=lambda k: int(float(k)))
+    atoms = [np.asarray(coords[k], dtype=float).reshape(-1, 3) for k in keys]
+    if len(atoms) != len(frames):
+        raise DataFileError(f"{paths['coords']} holds coordinates of {len(atoms)} frames, "
+                            f"{paths['frames']} {len(frames)} frames; delete both and load "
+                            "again to download them afresh")
+
+    def on_atoms(columns) -> float:
+        """Mean atom probability (1 - p(background)) at the atoms' pixels, over the frames."""
+        limit = np.array(frames.shape[1:]) - 1
+        values = [(1 - probabilities[t, 0])[tuple(np.clip(np.rint(a[:, columns]).astype(int),
+                                                          0, limit).T)].mean()
+                  for t, a in enumerate(atoms) if len(a)]
+        return float(np.mean(values)) if values else float("nan")
+
+    # the files document (row, col); atoms must sit where the segmentation sees atoms
+    as_given, swapped = on_atoms([0, 1]), on_atoms([1, 0])
+    if swapped > as_given + 0.2:
+        warnings.warn(f"{paths['coords']}: the coordinates look like (col, row) (mean atom "
+                      f"probability {as_given:.2f} as given, {swapped:.2f} swapped); swapping "
+                      "them", stacklevel=3)
+        atoms = [a[:, [1, 0, 2]] for a in atoms]
+    meta = {"pixel_size": None, "atom_probability": {"as_given": as_given, "swapped": swapped}}
+    return {"frames": frames, "probabilities": probabilities, "atoms": atoms}, meta
+
+
+def _hysteresis_loops(contents: dict[str, Any], paths: dict[str, Path]):
+    """The paper's loop map in :class:`HysteresisMap`'s terms (``first_dataset`` as read)."""
+    second = contents["second_dataset"]
+    loops = np.asarray(second["loops"], dtype=np.float32)
+    voltage = np.asarray(second["voltages"], dtype=np.float64)
+    if not (np.isfinite(loops).all() and np.isfinite(voltage).all()):
+        raise DataFileError(f"{paths['second_dataset']} holds NaN or infinite loops or "
+                            "voltages; delete it and load again to download it afresh")
+    arrays, meta = _named_arrays({k: v for k, v in contents.items() if k != "second_dataset"},
+                                 prefixed=True)
+    arrays.update(loops=loops, voltage=voltage, image=loops[..., 0])
+    return arrays, meta
+
+
+# data sets whose original arrays are given the names of the simulator's dataclass
+_SHAPERS = {"graphene_si_movie": _graphene_si_movie, "hysteresis_loops": _hysteresis_loops}
+
+
 def _load_original(name: str, offline: bool | None,
-                   manifest: str | os.PathLike | None = None) -> dict[str, Any]:
+                   manifest: str | os.PathLike | None = None) -> Dataset:
+    """Fetch, verify, read and check the original files of ``name``, as one :class:`Dataset`."""
     paths = fetch(name, offline=offline, manifest=manifest)
     specs = {spec["key"]: spec for spec in _file_specs(name, manifest)}
     for key, spec in specs.items():
@@ -262,9 +352,14 @@ def _load_original(name: str, offline: bool | None,
                 f"sha256 {sha256_of(paths[key])}: if you trust it, add that value as its "
                 "sha256 in the manifest and load again."
             )
-    out = {}
+    contents = {}
     for key, path in paths.items():
         value = _read_file(path, specs[key])
         _check_declared(value, specs[key], path)
-        out[key] = value
-    return out
+        contents[key] = value
+    shaper = _SHAPERS.get(name)
+    arrays, meta = shaper(contents, paths) if shaper else _named_arrays(contents)
+    entry = describe(name, manifest)
+    meta.update(description=entry.get("description", ""), paper=entry.get("paper", ""),
+                files={k: str(p) for k, p in paths.items()})
+    return Dataset(name=name, source="original", arrays=arrays, meta=meta)

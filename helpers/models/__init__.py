@@ -1,6 +1,7 @@
-"""Models: the invariant VAE family, im2spec/spec2im, DIVIDE.
+"""Models: the invariant VAE family, im2spec/spec2im, DIVIDE, the U-Net.
 
-All share one estimator style: ``fit``, ``encode``/``predict``, ``save``/``load``.
+All share one estimator base (``base.Estimator``: seeding, device, one checkpoint format) and
+one training loop (``training.run_epochs``); every ``fit`` returns a ``training.History``.
 """
 from .base import CheckpointError, Estimator, NotFittedError, TrainingDivergedError
 from .divide import (
@@ -8,17 +9,9 @@ from .divide import (
     Divide,
     DividePrediction,
     active_learning,
-    interval_coverage,
-    recovery_r2,
 )
-from .im2spec import Im2Spec, Spec2Im, TrainingHistory
-from .metrics import (
-    angle_error,
-    angle_leak,
-    circular_correlation,
-    confusion_matrix,
-    hungarian_accuracy,
-)
+from .im2spec import Im2Spec, Spec2Im
+from .rates import RateEnsemble, RatePrediction
 from .sivae import (
     MultiScalePatches,
     ProgressiveResult,
@@ -26,4 +19,8 @@ from .sivae import (
     multiscale_patches,
     progressive_fit,
 )
+from .standardize import Standardize, standardize_images
+from .steering import GreedySteering, RandomBeam, steering_trials
+from .training import History, run_epochs
+from .unet import UNet
 from .vae import JRVAE, RVAE, VAE, Encoding

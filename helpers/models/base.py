@@ -5,12 +5,13 @@ and safe checkpoints (a JSON config plus a ``state_dict``, read with ``weights_o
 from __future__ import annotations
 
 import json
-import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .._checks import (
     CheckpointError,
@@ -24,7 +25,7 @@ from .._checks import (
     real_array,
 )
 from .._io import atomic_path
-from ..env import get_device
+from ..env import get_device, torch_generator
 
 __all__ = [
     "CheckpointError",
@@ -33,7 +34,6 @@ __all__ = [
     "NotFittedError",
     "TrainingDivergedError",
     "as_float_array",
-    "check_finite_loss",
     "mean_std",
     "not_fitted",
 ]
@@ -45,9 +45,14 @@ class Estimator:
     """Base class of the suite's torch estimators.
 
     A subclass stores its constructor arguments (JSON-serialisable) in ``self.config`` and its
-    torch network in ``self.module``. Anything needed to reproduce predictions (normalisation
-    statistics, for example) lives in the module's parameters or buffers, so that
-    ``save``/``load`` round-trips exactly.
+    torch network in ``self.module`` (built with :meth:`_build_module`). Anything needed to
+    reproduce predictions (normalisation statistics, for example) lives in the module's
+    parameters or buffers, so that ``save``/``load`` round-trips exactly.
+
+    Randomness: the weights are initialised from ``seed``; the ``k``-th call of ``fit``
+    (k = 0, 1, ...) draws from ``fit_seed = seed + 1000 * k`` (:meth:`_fit_seed`), with one
+    stream per purpose: ``fit_seed + 0`` shuffling, ``+ 1`` noise and crops, ``+ 2``
+    validation. The device is resolved once, here.
     """
 
     module: Any  # torch.nn.Module, set by the subclass
@@ -60,12 +65,32 @@ class Estimator:
             json.dumps(self.config)
         except TypeError as exc:
             raise ValueError(f"model arguments must be JSON-serialisable: {exc}") from None
+        self._fitted = False
+        self._n_fits = 0
+
+    # -- seeding -----------------------------------------------------------------------------
+    def _build_module(self, factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+        """Set ``self.module = factory()`` on the model's device, its initial weights drawn
+        from ``self.seed`` without touching torch's global random state."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.module = factory().to(self.device)
+        return self.module
+
+    def _fit_seed(self) -> int:
+        """The seed of this ``fit`` call, ``seed + 1000 * (fits so far)``; counts the fit."""
+        seed = self.seed + 1000 * self._n_fits
+        self._n_fits += 1
+        return seed
+
+    def _generator(self, seed: int) -> torch.Generator:
+        """A generator seeded with ``seed`` on the model's device (CPU where it has none)."""
+        return torch_generator(seed, self.device)
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model to ``path`` (one file: JSON config + ``state_dict``), atomically."""
-        import torch
-
+        """Write the model to ``path`` (one file: JSON config + ``state_dict``), atomically;
+        returns the path."""
         path = Path(path)
         payload = {
             "format": CHECKPOINT_FORMAT,
@@ -116,7 +141,7 @@ class Estimator:
             raise checkpoint_error(
                 path, name, f"its weights do not fit the network its config builds: {first}"
             ) from None
-        model.module.to(model.device)
+        model.module.to(model.device).eval()
         model._fitted = True
         return model
 
@@ -155,12 +180,3 @@ def as_float_array(
         bad = int((~np.isfinite(arr32)).sum())
         raise ValueError(f"{name} holds {bad} non-finite values (NaN or inf); clean or mask them")
     return arr32
-
-
-def check_finite_loss(loss: float, epoch: int) -> None:
-    """Stop training with ``TrainingDivergedError`` when the loss becomes NaN or inf.
-
-    Training loops use a ``DivergenceGuard``, which also stops an exploding loss.
-    """
-    if not math.isfinite(loss):
-        DivergenceGuard().check(loss, epoch)

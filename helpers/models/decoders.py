@@ -6,9 +6,10 @@
   pixels (the whole square, or only its centred disk: ``canvas_shape``); the K posed images
   are then made by differentiable bilinear resampling. Its cost per sample is one MLP pass
   plus K cheap resamplings.
-- ``CoordinateDecoder`` (the anchors' "spatial" decoder, kept as the reference): every output
-  pixel's rotated/shifted coordinate is embedded and added to an embedding of the latent, and
-  an MLP maps the sum to that pixel's value. Its cost is pixels x K x hidden^2 per sample.
+- ``CoordinateDecoder`` (the "spatial" decoder of pyroVED and AtomAI, kept as the
+  reference): every output pixel's rotated/shifted coordinate is embedded and added to an
+  embedding of the latent, and an MLP maps the sum to that pixel's value. Its cost is
+  pixels x K x hidden^2 per sample.
 
 Both take poses as ``angle (B, K)`` radians, ``offset (B, K, 2)`` pixels (row, col) or None,
 ``scale (B, K)`` or None, with the suite's angle convention (see ``pose.py``); ``angle=None``
@@ -110,9 +111,9 @@ class ResampleDecoder(nn.Module):
 
 
 class CoordinateDecoder(nn.Module):
-    """The anchors' spatial decoder: ``tanh(W_c p' + W_z z)`` then ``n_layers - 1`` dense tanh
-    layers and a linear read-out, evaluated at every pixel's posed coordinate ``p'``
-    (normalised so the image spans [-1, 1])."""
+    """pyroVED's and AtomAI's spatial decoder: ``tanh(W_c p' + W_z z)`` then
+    ``n_layers - 1`` dense tanh layers and a linear read-out, evaluated at every pixel's
+    posed coordinate ``p'`` (normalised so the image spans [-1, 1])."""
 
     def __init__(
         self, image_shape: tuple[int, int], in_dim: int, hidden: int = 128, n_layers: int = 2

@@ -27,25 +27,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import gpytorch
 import numpy as np
+import torch
+from linear_operator.utils.errors import NanError
+from torch import nn
 
 from .._checks import real_array
-from .base import (
-    DivergenceGuard,
-    Estimator,
-    TrainingDivergedError,
-    as_float_array,
-    mean_std,
-    not_fitted,
-)
+from ..env import torch_generator
+from .base import Estimator, TrainingDivergedError, as_float_array, mean_std, not_fitted
+from .standardize import Standardize
+from .training import History, run_epochs
 
 __all__ = [
     "Divide",
     "DividePrediction",
     "ActiveLearningResult",
     "active_learning",
-    "recovery_r2",
-    "interval_coverage",
 ]
 
 ENCODERS = ("cnn", "mlp", "identity")
@@ -111,282 +109,216 @@ class ActiveLearningResult:
 
 
 # --------------------------------------------------------------------------------------------
-# scores
+# torch modules
 # --------------------------------------------------------------------------------------------
-def recovery_r2(estimate: np.ndarray, truth: np.ndarray, mode: str = "offset") -> float:
-    """R^2 of a recovered mechanism contribution against its ground truth.
-
-    An additive decomposition is identifiable only up to a constant shared between terms, and a
-    product only up to a scale, so ``mode`` says what is allowed before scoring:
-
-    - ``"offset"``: both are centred (slope must be 1): ``1 - SS_res / SS_tot``;
-    - ``"affine"``: the best line ``a * estimate + b`` is fitted first (squared correlation).
-
-    Args:
-        estimate, truth: (N,) arrays in the same units.
-
-    Returns:
-        R^2 as a float (1 is perfect; can be negative for ``"offset"``).
-    """
-    e = np.asarray(real_array(estimate, "estimate"), dtype=np.float64).ravel()
-    t = np.asarray(real_array(truth, "truth"), dtype=np.float64).ravel()
-    if e.shape != t.shape or e.size < 2:
-        raise ValueError(f"estimate and truth need the same length >= 2, got {e.shape}, {t.shape}")
-    if not (np.isfinite(e).all() and np.isfinite(t).all()):
-        raise ValueError("estimate and truth must be finite")
-    t = t - t.mean()
-    e = e - e.mean()
-    ss_tot = float(np.sum(t**2))
-    if ss_tot == 0.0:
-        raise ValueError("truth is constant: R^2 is undefined")
-    if mode == "offset":
-        return 1.0 - float(np.sum((e - t) ** 2)) / ss_tot
-    if mode == "affine":
-        denom = float(np.sum(e**2))
-        if denom == 0.0:
-            return 0.0
-        return float(np.sum(e * t)) ** 2 / (denom * ss_tot)
-    raise ValueError(f"mode must be 'offset' or 'affine', got {mode!r}")
+def _augment(x, noise: float, shift: int):
+    """Training-time nuisance augmentation of standardised patches (N, C, H, W): a random
+    integer translation in [-shift, shift] pixels per patch (periodic) and Gaussian pixel
+    noise of standard deviation ``noise``. Uses torch's global RNG, which ``Divide.fit``
+    seeds inside ``torch.random.fork_rng``."""
+    if shift > 0:
+        offsets = torch.randint(-shift, shift + 1, (len(x), 2), device=x.device)
+        out = torch.empty_like(x)
+        for dr in range(-shift, shift + 1):
+            for dc in range(-shift, shift + 1):
+                sel = (offsets[:, 0] == dr) & (offsets[:, 1] == dc)
+                if sel.any():
+                    out[sel] = torch.roll(x[sel], shifts=(dr, dc), dims=(-2, -1))
+        x = out
+    if noise > 0:
+        x = x + noise * torch.randn_like(x)
+    return x
 
 
-def interval_coverage(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
-    """Fraction of ``y`` (N,) inside ``[low, high]`` (N,)."""
-    y, low, high = (np.asarray(real_array(a, n), dtype=np.float64) for a, n in
-                    ((y, "y"), (low, "low"), (high, "high")))
-    if not (y.shape == low.shape == high.shape):
-        raise ValueError(f"shapes differ: {y.shape}, {low.shape}, {high.shape}")
-    return float(np.mean((y >= low) & (y <= high)))
+class CNNEncoder(nn.Module):
+    """Small CNN: flat (N, C*H*W) patch -> (N, latent_dim); optional training-time
+    augmentation (``augment_noise`` in standardised intensity units, ``augment_shift`` in
+    pixels) so that the encoder cannot use nuisance detail to fit the noise of y."""
+
+    def __init__(self, shape, latent_dim: int, hidden: int, augment_noise: float = 0.0,
+                 augment_shift: int = 0):
+        super().__init__()
+        self.shape = (1, *shape) if len(shape) == 2 else tuple(shape)
+        self.augment_noise, self.augment_shift = float(augment_noise), int(augment_shift)
+        c = self.shape[0]
+        self.norm = Standardize((1,))
+        self.net = nn.Sequential(
+            nn.Conv2d(c, hidden // 2, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(hidden // 2, hidden, 3, padding=1), nn.GELU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, latent_dim),
+        )
+
+    def forward(self, x):
+        x = self.norm(x).reshape(-1, *self.shape)
+        if self.training:
+            x = _augment(x, self.augment_noise, self.augment_shift)
+        return self.net(x)
 
 
-# --------------------------------------------------------------------------------------------
-# torch modules (built lazily so that importing this file does not import torch)
-# --------------------------------------------------------------------------------------------
-def _modules():
-    """Define the torch/gpytorch classes on first use and cache them."""
-    global _MODULES
-    if _MODULES is not None:
-        return _MODULES
-    import gpytorch
-    import torch
-    from torch import nn
+class MLPEncoder(nn.Module):
+    """MLP on the flattened input: (N, D) -> (N, latent_dim). Unlike the CNN it keeps
+    where in a patch a feature lies (e.g. a defect on the centre site or next to it)."""
 
-    class Standardize(nn.Module):
-        """``(x - shift) / scale`` with statistics stored as buffers (set by ``Divide.fit``)."""
+    def __init__(self, dim: int, latent_dim: int, hidden: int):
+        super().__init__()
+        self.norm = Standardize((dim,))
+        self.net = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+            nn.Linear(hidden, latent_dim),
+        )
 
-        def __init__(self, dim: int):
-            super().__init__()
-            self.register_buffer("shift", torch.zeros(dim))
-            self.register_buffer("scale", torch.ones(dim))
+    def forward(self, x):
+        return self.net(self.norm(x))
 
-        def forward(self, x):
-            return (x - self.shift) / self.scale
 
-    def augment(x, noise: float, shift: int):
-        """Training-time nuisance augmentation of standardised patches (N, C, H, W): a random
-        integer translation in [-shift, shift] pixels per patch (periodic) and Gaussian pixel
-        noise of standard deviation ``noise``. Uses torch's global RNG, which ``Divide.fit``
-        seeds inside ``torch.random.fork_rng``."""
-        if shift > 0:
-            offsets = torch.randint(-shift, shift + 1, (len(x), 2), device=x.device)
-            out = torch.empty_like(x)
-            for dr in range(-shift, shift + 1):
-                for dc in range(-shift, shift + 1):
-                    sel = (offsets[:, 0] == dr) & (offsets[:, 1] == dc)
-                    if sel.any():
-                        out[sel] = torch.roll(x[sel], shifts=(dr, dc), dims=(-2, -1))
-            x = out
-        if noise > 0:
-            x = x + noise * torch.randn_like(x)
-        return x
+class IdentityEncoder(nn.Module):
+    """Standardised input as its own latent: (N, D) -> (N, D)."""
 
-    class CNNEncoder(nn.Module):
-        """Small CNN: flat (N, C*H*W) patch -> (N, latent_dim); optional training-time
-        augmentation (``augment_noise`` in standardised intensity units, ``augment_shift`` in
-        pixels) so that the encoder cannot use nuisance detail to fit the noise of y."""
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = Standardize((dim,))
 
-        def __init__(self, shape, latent_dim: int, hidden: int, augment_noise: float = 0.0,
-                     augment_shift: int = 0):
-            super().__init__()
-            self.shape = (1, *shape) if len(shape) == 2 else tuple(shape)
-            self.augment_noise, self.augment_shift = float(augment_noise), int(augment_shift)
-            c = self.shape[0]
-            self.norm = Standardize(1)
-            self.net = nn.Sequential(
-                nn.Conv2d(c, hidden // 2, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
-                nn.Conv2d(hidden // 2, hidden, 3, padding=1), nn.GELU(),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, latent_dim),
-            )
+    def forward(self, x):
+        return self.norm(x)
 
-        def forward(self, x):
-            x = self.norm(x).reshape(-1, *self.shape)
-            if self.training:
-                x = augment(x, self.augment_noise, self.augment_shift)
-            return self.net(x)
 
-    class MLPEncoder(nn.Module):
-        """MLP on the flattened input: (N, D) -> (N, latent_dim). Unlike the CNN it keeps
-        where in a patch a feature lies (e.g. a defect on the centre site or next to it)."""
+class JointEncoder(nn.Module):
+    """Flat joint input (N, sum D_m) -> joint latent (N, sum L_m), one encoder per block."""
 
-        def __init__(self, dim: int, latent_dim: int, hidden: int):
-            super().__init__()
-            self.norm = Standardize(dim)
-            self.net = nn.Sequential(
-                nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
-                nn.Linear(hidden, latent_dim),
-            )
-
-        def forward(self, x):
-            return self.net(self.norm(x))
-
-    class IdentityEncoder(nn.Module):
-        """Standardised input as its own latent: (N, D) -> (N, D)."""
-
-        def __init__(self, dim: int):
-            super().__init__()
-            self.norm = Standardize(dim)
-
-        def forward(self, x):
-            return self.norm(x)
-
-    class JointEncoder(nn.Module):
-        """Flat joint input (N, sum D_m) -> joint latent (N, sum L_m), one encoder per block."""
-
-        def __init__(self, specs: list[dict], hidden: int):
-            super().__init__()
-            self.names = [s["name"] for s in specs]
-            self.in_slices, self.out_slices, encs = [], [], []
-            i0 = o0 = 0
-            for s in specs:
-                d = int(np.prod(s["shape"]))
-                if s["encoder"] == "cnn":
-                    enc = CNNEncoder(tuple(s["shape"]), s["latent_dim"], hidden,
-                                     s.get("augment_noise", 0.0), s.get("augment_shift", 0))
-                elif s["encoder"] == "mlp":
-                    enc = MLPEncoder(d, s["latent_dim"], hidden)
-                else:
-                    enc = IdentityEncoder(d)
-                encs.append(enc)
-                self.in_slices.append(slice(i0, i0 + d))
-                self.out_slices.append(slice(o0, o0 + s["latent_dim"]))
-                i0, o0 = i0 + d, o0 + s["latent_dim"]
-            self.encoders = nn.ModuleList(encs)
-            self.in_dim, self.latent_dim = i0, o0
-
-        def forward(self, x):
-            return torch.cat(
-                [e(x[..., sl]) for e, sl in zip(self.encoders, self.in_slices)], dim=-1)
-
-    def build_kernel(specs: list[dict], terms: list[list[str]]):
-        """AdditiveKernel of ScaleKernel(product of RBFs over each term's latent blocks).
-
-        A mechanism's ``lengthscale_min`` (latent units) becomes a ``GreaterThan`` constraint
-        on its RBF lengthscales: a structured prior saying that mechanism is smooth."""
-        offsets, lower, o0 = {}, {}, 0
+    def __init__(self, specs: list[dict], hidden: int):
+        super().__init__()
+        self.names = [s["name"] for s in specs]
+        self.in_slices, self.out_slices, encs = [], [], []
+        i0 = o0 = 0
         for s in specs:
-            offsets[s["name"]] = tuple(range(o0, o0 + s["latent_dim"]))
-            lower[s["name"]] = float(s.get("lengthscale_min", 0.0))
-            o0 += s["latent_dim"]
-
-        def rbf(m):
-            kw = {}
-            if lower[m] > 0:
-                kw["lengthscale_constraint"] = gpytorch.constraints.GreaterThan(lower[m])
-            return gpytorch.kernels.RBFKernel(ard_num_dims=len(offsets[m]),
-                                              active_dims=offsets[m], **kw)
-
-        parts = []
-        for term in terms:
-            bases = [rbf(m) for m in term]
-            base = bases[0] if len(bases) == 1 else gpytorch.kernels.ProductKernel(*bases)
-            parts.append(gpytorch.kernels.ScaleKernel(base))
-        return gpytorch.kernels.AdditiveKernel(*parts)
-
-    class ExactDKL(gpytorch.models.ExactGP):
-        """Exact GP whose kernel acts on the joint latent of the encoders."""
-
-        def __init__(self, encoder, kernel, likelihood):
-            super().__init__(None, None, likelihood)
-            self.encoder = encoder
-            self.mean_module = gpytorch.means.ConstantMean()
-            self.covar_module = kernel
-
-        def forward(self, x):
-            z = self.encoder(x)
-            return gpytorch.distributions.MultivariateNormal(
-                self.mean_module(z), self.covar_module(z))
-
-    class LatentSVGP(gpytorch.models.ApproximateGP):
-        """Sparse variational GP on the joint latent space (inducing points live there)."""
-
-        def __init__(self, kernel, num_inducing: int, latent_dim: int):
-            z0 = torch.randn(num_inducing, latent_dim)
-            dist = gpytorch.variational.CholeskyVariationalDistribution(num_inducing)
-            strategy = gpytorch.variational.VariationalStrategy(
-                self, z0, dist, learn_inducing_locations=True)
-            super().__init__(strategy)
-            self.mean_module = gpytorch.means.ConstantMean()
-            self.covar_module = kernel
-
-        def forward(self, z):
-            return gpytorch.distributions.MultivariateNormal(
-                self.mean_module(z), self.covar_module(z))
-
-    class VariationalDKL(gpytorch.Module):
-        """Encoder followed by the latent sparse GP."""
-
-        def __init__(self, encoder, kernel, num_inducing):
-            super().__init__()
-            self.encoder = encoder
-            self.gp = LatentSVGP(kernel, num_inducing, encoder.latent_dim)
-
-        @property
-        def mean_module(self):
-            return self.gp.mean_module
-
-        @property
-        def covar_module(self):
-            return self.gp.covar_module
-
-        def forward(self, x):
-            return self.gp(self.encoder(x))
-
-    class DivideNet(nn.Module):
-        """Everything a checkpoint holds: encoders, GP, likelihood, target scaling and (exact
-        GP) the training data, stored as buffers that resize on ``load_state_dict``."""
-
-        def __init__(self, specs, terms, method, hidden, num_inducing):
-            super().__init__()
-            encoder = JointEncoder(specs, hidden)
-            kernel = build_kernel(specs, terms)
-            self.likelihood = gpytorch.likelihoods.GaussianLikelihood()
-            self.likelihood.noise = 0.1  # standardised units; gpytorch's default is 0.69
-            if method == "exact":
-                self.model = ExactDKL(encoder, kernel, self.likelihood)
+            d = int(np.prod(s["shape"]))
+            if s["encoder"] == "cnn":
+                enc = CNNEncoder(tuple(s["shape"]), s["latent_dim"], hidden,
+                                 s.get("augment_noise", 0.0), s.get("augment_shift", 0))
+            elif s["encoder"] == "mlp":
+                enc = MLPEncoder(d, s["latent_dim"], hidden)
             else:
-                self.model = VariationalDKL(encoder, kernel, num_inducing)
-            self.register_buffer("y_shift", torch.zeros(()))
-            self.register_buffer("y_scale", torch.ones(()))
-            self.register_buffer("train_x", torch.zeros(0, encoder.in_dim))
-            self.register_buffer("train_y", torch.zeros(0))
+                enc = IdentityEncoder(d)
+            encs.append(enc)
+            self.in_slices.append(slice(i0, i0 + d))
+            self.out_slices.append(slice(o0, o0 + s["latent_dim"]))
+            i0, o0 = i0 + d, o0 + s["latent_dim"]
+        self.encoders = nn.ModuleList(encs)
+        self.in_dim, self.latent_dim = i0, o0
 
-        @property
-        def encoder(self):
-            return self.model.encoder
-
-        def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-            for name in ("train_x", "train_y"):
-                key = prefix + name
-                if key in state_dict:
-                    old = getattr(self, name)
-                    setattr(self, name, torch.empty_like(state_dict[key], device=old.device))
-            super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    _MODULES = {"DivideNet": DivideNet}
-    return _MODULES
+    def forward(self, x):
+        return torch.cat(
+            [e(x[..., sl]) for e, sl in zip(self.encoders, self.in_slices)], dim=-1)
 
 
-_MODULES = None
+def _build_kernel(specs: list[dict], terms: list[list[str]]):
+    """AdditiveKernel of ScaleKernel(product of RBFs over each term's latent blocks).
+
+    A mechanism's ``lengthscale_min`` (latent units) becomes a ``GreaterThan`` constraint
+    on its RBF lengthscales: a structured prior saying that mechanism is smooth."""
+    offsets, lower, o0 = {}, {}, 0
+    for s in specs:
+        offsets[s["name"]] = tuple(range(o0, o0 + s["latent_dim"]))
+        lower[s["name"]] = float(s.get("lengthscale_min", 0.0))
+        o0 += s["latent_dim"]
+
+    def rbf(m):
+        kw = {}
+        if lower[m] > 0:
+            kw["lengthscale_constraint"] = gpytorch.constraints.GreaterThan(lower[m])
+        return gpytorch.kernels.RBFKernel(ard_num_dims=len(offsets[m]),
+                                          active_dims=offsets[m], **kw)
+
+    parts = []
+    for term in terms:
+        bases = [rbf(m) for m in term]
+        base = bases[0] if len(bases) == 1 else gpytorch.kernels.ProductKernel(*bases)
+        parts.append(gpytorch.kernels.ScaleKernel(base))
+    return gpytorch.kernels.AdditiveKernel(*parts)
+
+
+class ExactDKL(gpytorch.models.ExactGP):
+    """Exact GP whose kernel acts on the joint latent of the encoders."""
+
+    def __init__(self, encoder, kernel, likelihood):
+        super().__init__(None, None, likelihood)
+        self.encoder = encoder
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = kernel
+
+    def forward(self, x):
+        z = self.encoder(x)
+        return gpytorch.distributions.MultivariateNormal(
+            self.mean_module(z), self.covar_module(z))
+
+
+class LatentSVGP(gpytorch.models.ApproximateGP):
+    """Sparse variational GP on the joint latent space (inducing points live there)."""
+
+    def __init__(self, kernel, num_inducing: int, latent_dim: int):
+        z0 = torch.randn(num_inducing, latent_dim)
+        dist = gpytorch.variational.CholeskyVariationalDistribution(num_inducing)
+        strategy = gpytorch.variational.VariationalStrategy(
+            self, z0, dist, learn_inducing_locations=True)
+        super().__init__(strategy)
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = kernel
+
+    def forward(self, z):
+        return gpytorch.distributions.MultivariateNormal(
+            self.mean_module(z), self.covar_module(z))
+
+
+class VariationalDKL(gpytorch.Module):
+    """Encoder followed by the latent sparse GP."""
+
+    def __init__(self, encoder, kernel, num_inducing):
+        super().__init__()
+        self.encoder = encoder
+        self.gp = LatentSVGP(kernel, num_inducing, encoder.latent_dim)
+
+    @property
+    def mean_module(self):
+        return self.gp.mean_module
+
+    @property
+    def covar_module(self):
+        return self.gp.covar_module
+
+    def forward(self, x):
+        return self.gp(self.encoder(x))
+
+
+class DivideNet(nn.Module):
+    """Everything a checkpoint holds: encoders, GP, likelihood, target scaling and (exact
+    GP) the training data, stored as buffers that resize on ``load_state_dict``."""
+
+    def __init__(self, specs, terms, method, hidden, num_inducing):
+        super().__init__()
+        encoder = JointEncoder(specs, hidden)
+        kernel = _build_kernel(specs, terms)
+        self.likelihood = gpytorch.likelihoods.GaussianLikelihood()
+        self.likelihood.noise = 0.1  # standardised units; gpytorch's default is 0.69
+        if method == "exact":
+            self.model = ExactDKL(encoder, kernel, self.likelihood)
+        else:
+            self.model = VariationalDKL(encoder, kernel, num_inducing)
+        self.y_norm = Standardize()  # of the targets, set by Divide.fit
+        self.register_buffer("train_x", torch.zeros(0, encoder.in_dim))
+        self.register_buffer("train_y", torch.zeros(0))
+
+    @property
+    def encoder(self):
+        return self.model.encoder
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("train_x", "train_y"):
+            key = prefix + name
+            if key in state_dict:
+                old = getattr(self, name)
+                setattr(self, name, torch.empty_like(state_dict[key], device=old.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,16 +442,10 @@ class Divide(Estimator):
             method=method, hidden=int(hidden), num_inducing=int(num_inducing),
             max_cholesky_size=int(max_cholesky_size), seed=seed, device=device,
         )
-        import torch
-
         self.specs, self.terms, self.method = specs, terms, method
         self.term_names = ["*".join(t) for t in terms]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.module = _modules()["DivideNet"](
-                specs, terms, method, int(hidden), int(num_inducing)).to(self.device)
-        self._fitted = False
-        self._n_fits = 0
+        self._build_module(lambda: DivideNet(specs, terms, method, int(hidden),
+                                             int(num_inducing)))
         self._cache = None
 
     # -- input handling ----------------------------------------------------------------------
@@ -554,35 +480,26 @@ class Divide(Estimator):
         return y
 
     def _tensor(self, a):
-        import torch
-
         return torch.as_tensor(a, dtype=torch.float32, device=self.device)
 
     def _set_normalisation(self, xf: np.ndarray, y: np.ndarray) -> None:
         """Input and target statistics from the training data, stored as module buffers."""
-        import torch
-
         net = self.module
-        with torch.no_grad():
-            for enc, sl in zip(net.encoder.encoders, net.encoder.in_slices):
-                block = xf[:, sl].astype(np.float64)
-                if enc.norm.shift.numel() == 1:
-                    mu, sd = np.array([block.mean()]), np.array([block.std()])
-                else:
-                    mu, sd = block.mean(axis=0), block.std(axis=0)
-                sd = np.where(sd > 1e-8, sd, 1.0)
-                enc.norm.shift.copy_(self._tensor(mu))
-                enc.norm.scale.copy_(self._tensor(sd))
-            mean, sd = mean_std(y, "y")
-            net.y_shift.fill_(mean)
-            net.y_scale.fill_(sd if len(y) > 1 and sd > 1e-8 else 1.0)
+        for enc, sl in zip(net.encoder.encoders, net.encoder.in_slices):
+            block = xf[:, sl].astype(np.float64)
+            if enc.norm.mean.numel() == 1:
+                mu, sd = np.array([block.mean()]), np.array([block.std()])
+            else:
+                mu, sd = block.mean(axis=0), block.std(axis=0)
+            enc.norm.set_statistics(mu, sd, min_std=1e-8)
+        net.y_norm.set_statistics(*mean_std(y, "y"), min_std=1e-8)
 
     # -- training ----------------------------------------------------------------------------
     def fit(
         self,
         X: Mapping[str, np.ndarray],
         y: np.ndarray,
-        n_iter: int = 300,
+        epochs: int = 300,
         lr: float = 0.03,
         encoder_lr: float = 0.01,
         weight_decay: float = 1e-4,
@@ -591,63 +508,58 @@ class Divide(Estimator):
         patience: int = 6,
         batch_size: int = 256,
         progress: bool = True,
-    ) -> dict[str, list[float]]:
+    ) -> History:
         """Train encoders and GP hyper-parameters end to end.
 
-        Exact: full-batch Adam steps on the negative exact log marginal likelihood per point,
-        ``-log p(y | X) / N``. Variational: epochs of minibatch steps on the negative ELBO per
-        point. Deep kernels overfit the marginal likelihood (the encoders can arrange the
-        training points so that the kernel explains their noise), so by default a random
-        ``validation_fraction`` of the data is held out: every ``eval_every`` steps its
-        negative log predictive density is measured, training stops after ``patience``
+        Exact: one full-batch Adam step per epoch on the negative exact log marginal
+        likelihood per point, ``-log p(y | X) / N``. Variational: epochs of minibatch steps on
+        the negative ELBO per point. Deep kernels overfit the marginal likelihood (the encoders
+        can arrange the training points so that the kernel explains their noise), so by default
+        a random ``validation_fraction`` of the data is held out: every ``eval_every`` epochs
+        its negative log predictive density is measured, training stops after ``patience``
         evaluations without improvement, and the best weights are kept. The GP then conditions
         on *all* the data. Calling ``fit`` again continues from the current weights.
 
         Args:
             X: dict {mechanism name: (N, *shape) array}.
             y: (N,) targets in any units (standardised internally).
-            n_iter: maximum optimisation steps (exact) or epochs (variational).
+            epochs: maximum epochs (exact: optimisation steps).
             lr: learning rate of the GP hyper-parameters (and variational parameters).
             encoder_lr: learning rate of the encoders' weights.
             weight_decay: L2 penalty on the encoders' weights.
             validation_fraction: share of the data held out for early stopping (0 disables
                 it; it is also skipped below 20 samples).
-            eval_every: steps (exact) or epochs (variational) between validation checks.
+            eval_every: epochs between validation checks.
             patience: validation checks without improvement before stopping.
             batch_size: minibatch size (variational only).
             progress: show a tqdm progress bar.
 
         Returns:
-            history ``{"loss": [...], "noise": [...], "val_nlpd": [...], "best_step": int}``:
-            loss and fitted noise variance (units of y^2) per step/epoch, validation NLPD per
-            check (standardised units).
+            :class:`History`: ``loss`` (negative log marginal likelihood or ELBO per point,
+            standardised units) and ``noise`` (fitted noise variance, units of y^2) per epoch,
+            ``val_loss`` (validation NLPD, standardised units) per check, ``best_epoch`` (the
+            epoch whose weights were kept; None without validation).
 
         Raises:
-            TrainingDivergedError: (a ``FloatingPointError``) naming the step (exact) or epoch
-                (variational), counted from 1, when the loss becomes NaN/inf or exceeds 1e3
-                times its first value (at least 1): lower ``lr`` / ``encoder_lr``.
+            TrainingDivergedError: (a ``FloatingPointError``) naming the epoch, counted from
+                1, when the loss becomes NaN/inf or exceeds 1e3 times its first value (at
+                least 1): lower ``lr`` / ``encoder_lr``.
         """
-        import gpytorch
-        import torch
-        from linear_operator.utils.errors import NanError
-        from tqdm.auto import tqdm
-
         xf = self._flatten(X)
         yv = self._check_y(y, len(xf))
         if len(xf) < 3:
             raise ValueError(f"need at least 3 training samples, got {len(xf)}")
-        if int(n_iter) < 1:
-            raise ValueError(f"n_iter must be >= 1, got {n_iter}")
+        if int(epochs) < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
         self._set_normalisation(xf, yv)
         net = self.module
         tx_all = self._tensor(xf)
-        ty_all = (self._tensor(yv) - net.y_shift) / net.y_scale
-        if not bool(torch.isfinite(ty_all).all()):
-            raise ValueError("y overflows float32 once standardised; rescale it first")
-        gen = torch.Generator().manual_seed(self.seed + 7919 * self._n_fits)
-        self._n_fits += 1
+        ty_all = net.y_norm.checked(self._tensor(yv), "y")
+        # one CPU stream for the validation split, inducing points, shuffling and the seed of
+        # the encoders' augmentation
+        gen = torch_generator(self._fit_seed())
         self._cache = None
         n_val = int(round(validation_fraction * len(xf))) if len(xf) >= 20 else 0
         perm = torch.randperm(len(xf), generator=gen).to(tx_all.device)
@@ -662,7 +574,6 @@ class Divide(Estimator):
         if enc_params:
             groups.append({"params": enc_params, "lr": encoder_lr, "weight_decay": weight_decay})
         opt = torch.optim.Adam(groups)
-        history: dict[str, Any] = {"loss": [], "noise": [], "val_nlpd": [], "best_step": 0}
         net.train()
         if self.method == "exact":
             model.set_train_data(inputs=(tx,), targets=ty, strict=False)
@@ -672,58 +583,42 @@ class Divide(Estimator):
             if self._n_fits == 1:
                 self._init_inducing(tx, gen)
             mll = gpytorch.mlls.VariationalELBO(lik, model.gp, num_data=len(tx))
-        # stops a NaN/inf or exploding loss (per point, on standardised targets: near 1)
-        guard = DivergenceGuard(floor=1.0)
-        best, best_state, bad = math.inf, None, 0
-        bar = tqdm(range(int(n_iter)), desc="Divide.fit", disable=not progress, leave=False)
+        current = {"epoch": 0}  # for the error message when the kernel matrix breaks
+
+        def epoch_batches(epoch):
+            current["epoch"] = epoch
+            if self.method == "exact":
+                yield (tx, ty), 1.0
+                return
+            order = torch.randperm(len(tx), generator=gen).to(tx.device)
+            for start in range(0, len(tx), batch_size):
+                idx = order[start:start + batch_size]
+                yield (tx[idx], ty[idx]), len(idx) / len(tx)
+
+        def batch_loss(batch):
+            xb, yb = batch
+            return -mll(model(xb), yb), {}
+
+        def noise():
+            return {"noise": float(lik.noise.detach()) * float(net.y_norm.std) ** 2}
+
         rng_devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
         with gpytorch.settings.max_cholesky_size(self.config["max_cholesky_size"]), \
                 torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
-            for it in bar:
-                try:
-                    if self.method == "exact":
-                        opt.zero_grad()
-                        loss = -mll(model(tx), ty)
-                        value = float(loss.detach())
-                        guard.check(value, it + 1)
-                        loss.backward()
-                        opt.step()
-                    else:
-                        order = torch.randperm(len(tx), generator=gen).to(tx.device)
-                        total = 0.0
-                        for start in range(0, len(tx), batch_size):
-                            idx = order[start:start + batch_size]
-                            opt.zero_grad()
-                            loss = -mll(model(tx[idx]), ty[idx])
-                            batch_value = float(loss.detach())
-                            guard.check(batch_value, it + 1)
-                            loss.backward()
-                            opt.step()
-                            total += batch_value * len(idx)
-                        value = total / len(tx)
-                except NanError:  # the kernel matrix itself went NaN: weights blew up
-                    raise TrainingDivergedError(
-                        f"training diverged at {'step' if self.method == 'exact' else 'epoch'} "
-                        f"{it + 1}: the kernel matrix became NaN; lower lr and encoder_lr, "
-                        "e.g. by 10x") from None
-                history["loss"].append(value)
-                history["noise"].append(float(lik.noise.detach()) * float(net.y_scale) ** 2)
-                bar.set_postfix(loss=f"{value:.3f}")
-                if n_val and ((it + 1) % eval_every == 0 or it + 1 == n_iter):
-                    nlpd = self._validation_nlpd(xv, yval)
-                    history["val_nlpd"].append(nlpd)
-                    if nlpd < best - 1e-4:
-                        best, bad, history["best_step"] = nlpd, 0, it + 1
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                    else:
-                        bad += 1
-                        if bad >= patience:
-                            break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        else:
-            history["best_step"] = len(history["loss"])
+            try:
+                history = run_epochs(
+                    module=net, optimizer=opt, epoch_batches=epoch_batches,
+                    batch_loss=batch_loss, epochs=int(epochs), desc="Divide.fit",
+                    progress=progress,
+                    guard_floor=1.0,  # per point, on standardised targets: near 1
+                    validate=(lambda: self._validation_nlpd(xv, yval)) if n_val else None,
+                    patience=patience if n_val else None, validate_every=eval_every,
+                    min_delta=1e-4, epoch_end=noise)
+            except NanError:  # the kernel matrix itself went NaN: weights blew up
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {current['epoch']}: the kernel matrix became "
+                    "NaN; lower lr and encoder_lr, e.g. by 10x") from None
         with torch.no_grad():
             if self.method == "exact":
                 net.train_x, net.train_y = tx_all.clone(), ty_all.clone()
@@ -734,9 +629,6 @@ class Divide(Estimator):
 
     def _validation_nlpd(self, xv, yv) -> float:
         """Mean negative log predictive density of held-out targets (standardised units)."""
-        import gpytorch
-        import torch
-
         net = self.module
         net.eval()
         with torch.no_grad(), gpytorch.settings.fast_pred_var(False):
@@ -748,8 +640,6 @@ class Divide(Estimator):
 
     def _init_inducing(self, tx, gen) -> None:
         """Inducing points at the encoded positions of a random subset of the training data."""
-        import torch
-
         gp = self.module.model.gp
         m = gp.variational_strategy.inducing_points.shape[0]
         idx = torch.randperm(len(tx), generator=gen)[:m].to(tx.device)
@@ -772,8 +662,6 @@ class Divide(Estimator):
 
     def encode(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each mechanism's latent: ``{name: (N, latent_dim) float32}``."""
-        import torch
-
         self._check_fitted()
         tx = self._tensor(self._flatten(X))
         with torch.no_grad():
@@ -788,7 +676,6 @@ class Divide(Estimator):
         (K + s2 I)^-1 (y - m), ``middle`` = None. Variational: ``Z`` = inducing points,
         ``L`` = chol(K_ZZ + jitter), ``alpha`` = L^-T m, ``middle`` = S - I (whitened).
         """
-        import torch
         from linear_operator.utils.cholesky import psd_safe_cholesky
 
         if self._cache is not None:
@@ -825,8 +712,6 @@ class Divide(Estimator):
 
     def _decompose(self, zq):
         """Per-term posterior means and variances (standardised units) at latents ``zq``."""
-        import torch
-
         st = self._posterior_state()
         kernel = self.module.model.covar_module
         means, variances = [], []
@@ -858,9 +743,6 @@ class Divide(Estimator):
             from gpytorch's predictive distribution; the components from the exact split of an
             additive GP's posterior (their sum plus ``constant`` equals ``mean``).
         """
-        import gpytorch
-        import torch
-
         self._check_fitted()
         tx = self._tensor(self._flatten(X))
         net = self.module
@@ -869,8 +751,8 @@ class Divide(Estimator):
             model = net.model
             if model.train_inputs is None or model.train_inputs[0] is not net.train_x:
                 model.set_train_data(inputs=(net.train_x,), targets=net.train_y, strict=False)
-        scale = float(net.y_scale)
-        shift = float(net.y_shift)
+        scale = float(net.y_norm.std)
+        shift = float(net.y_norm.mean)
         mean, var = [], []
         comp_m = [[] for _ in self.terms]
         comp_v = [[] for _ in self.terms]
@@ -954,7 +836,7 @@ class Divide(Estimator):
         and lengthscales (latent units), plus the noise variance (units of y^2)."""
         self._check_fitted()
         net = self.module
-        scale2 = float(net.y_scale) ** 2
+        scale2 = float(net.y_norm.std) ** 2
         out: dict[str, Any] = {"noise_variance": float(net.likelihood.noise.detach()) * scale2}
         for name, part in zip(self.term_names, net.model.covar_module.kernels):
             base = part.base_kernel
@@ -965,13 +847,6 @@ class Divide(Estimator):
                                  for k in subs],
             }
         return out
-
-    @classmethod
-    def load(cls, path, device: str = "auto") -> Divide:
-        """Read a model written by :meth:`save` (exact GPs carry their training data)."""
-        model = super().load(path, device=device)
-        model._cache = None
-        return model
 
 
 # --------------------------------------------------------------------------------------------
@@ -991,8 +866,8 @@ def active_learning(
     n_steps: int = 10,
     batch_size: int = 5,
     strategy: str = "uncertainty",
-    n_iter_init: int = 200,
-    n_iter_step: int = 60,
+    epochs_init: int = 200,
+    epochs_step: int = 60,
     seed: int = 0,
     progress: bool = True,
     **fit_kwargs,
@@ -1001,8 +876,8 @@ def active_learning(
 
     Start from ``n_init`` random pool points; at each of ``n_steps`` steps label
     ``batch_size`` more, either those with the largest posterior variance of ``f``
-    (``"uncertainty"``) or at random (``"random"``), and refit (warm start, ``n_iter_step``
-    steps). The same ``seed`` gives the same initial set for both strategies.
+    (``"uncertainty"``) or at random (``"random"``), and refit (warm start, ``epochs_step``
+    epochs). The same ``seed`` gives the same initial set for both strategies.
 
     Args:
         make_model: callable returning a fresh, unfitted :class:`Divide`.
@@ -1032,7 +907,7 @@ def active_learning(
     for step in tqdm(range(n_steps + 1), desc=f"active ({strategy})", disable=not progress):
         idx = np.asarray(chosen)
         model.fit(_take(X_pool, idx), y_pool[idx], progress=False,
-                  n_iter=n_iter_init if step == 0 else n_iter_step, **fit_kwargs)
+                  epochs=epochs_init if step == 0 else epochs_step, **fit_kwargs)
         pred = model.predict(X_test, components=False)
         n_lab.append(len(chosen))
         errors.append(float(np.sqrt(np.mean((pred.mean - y_test) ** 2))))

@@ -1,6 +1,6 @@
 """Encoder trunks of the VAE family: images ``(N, 1, H, W)`` -> features ``(N, F)``.
 
-The invariant models apply one trunk to K rotated copies of each input (see ``vae.py``);
+The invariant models apply one trunk to K rotated copies of each input (see ``network.py``);
 ``PolarMLPEncoder`` does so without building the copies. The heads that turn features into
 latents live in the model, so a trunk knows nothing of pose.
 """
@@ -25,7 +25,8 @@ def _dense_tanh(width: int, hidden: tuple[int, ...]) -> list[nn.Module]:
 
 
 class MLPEncoder(nn.Module):
-    """Flatten, then ``len(hidden)`` dense layers with tanh (the anchors' 2 x 128 tanh).
+    """Flatten, then ``len(hidden)`` dense layers with tanh (2 x 128 tanh by default, as in
+    pyroVED's and AtomAI's encoders).
 
     Input ``(N, 1, H, W)``; output ``(N, hidden[-1])``.
     """
@@ -74,9 +75,8 @@ class PolarMLPEncoder(nn.Module):
     once, from the polar-Fourier coefficients of the input's disk
     (``polar.EquivariantDense``). Those per-copy features feed the pose heads; their mean
     over the copies (invariant to the turns) runs through the remaining dense layers for the
-    content latents. (Their maximum learnt the test objects' shape factor faster, latent r
-    0.96-0.99 against 0.92-0.94 after 2 epochs on seeds 0-3, but woke a second weak latent,
-    0.29 nats, at notebook 04's 12 px window, where the expected result is a single one.)
+    content latents. (The mean, not the maximum: a maximum over the copies learns shape
+    faster but can wake spurious weak latents on small windows.)
 
     ``forward(rows)``, with ``rows = first.data_rows(coeffs)`` ``(F, 2, N, 2R)`` for
     polar-Fourier coefficients ``(N, R, 2, F)``, returns ``(per_copy (K, N, hidden[0]),

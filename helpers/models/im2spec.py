@@ -15,104 +15,89 @@ first ``fit``) lives in module buffers, so a saved model predicts in the caller'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
+import torch
+from torch import nn
 
-from .base import DivergenceGuard, Estimator, as_float_array, mean_std, not_fitted
+from ..env import torch_generator
+from .base import Estimator, as_float_array, mean_std, not_fitted
+from .standardize import Standardize
+from .training import History, run_epochs
 
-__all__ = ["Im2Spec", "Spec2Im", "TrainingHistory"]
-
-
-@dataclass
-class TrainingHistory:
-    """Per-epoch losses of one ``fit`` call.
-
-    ``loss``: mean squared error on the standardised training targets, one float per epoch.
-    ``val_loss``: the same on ``validation`` data when it was given (else empty).
-    """
-
-    loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
+__all__ = ["Im2Spec", "Spec2Im"]
 
 
-def _build_modules():
-    """Define the torch networks lazily, so importing this file does not import torch."""
-    import torch
-    from torch import nn
+def _conv_block(conv, channels_in, channels_out, norm, **kw):
+    return [conv(channels_in, channels_out, **kw), nn.LeakyReLU(0.1), norm(channels_out)]
 
-    def conv_block(conv, channels_in, channels_out, norm, **kw):
-        return [conv(channels_in, channels_out, **kw), nn.LeakyReLU(0.1), norm(channels_out)]
 
-    class Standardise(nn.Module):
-        """Holds ``mean``/``std`` buffers of the inputs and targets (saved with the weights)."""
+def _conv_encoder(conv, norm, n_layers: int, n_filters: int, n_values: int, latent_dim: int):
+    """``n_layers`` convolutions (kernel 3, same size) of one input channel -> ``n_filters``,
+    flattened (``n_values`` pixels or points per channel) -> a linear map to the latent."""
+    enc = []
+    for i in range(n_layers):
+        enc += _conv_block(conv, 1 if i == 0 else n_filters, n_filters, norm, kernel_size=3,
+                           padding=1)
+    return nn.Sequential(*enc, nn.Flatten(), nn.Linear(n_filters * n_values, latent_dim))
 
-        def __init__(self):
-            super().__init__()
-            self.register_buffer("x_mean", torch.zeros(()))
-            self.register_buffer("x_std", torch.ones(()))
-            self.register_buffer("y_mean", torch.zeros(()))
-            self.register_buffer("y_std", torch.ones(()))
 
-    class Im2SpecNet(Standardise):
-        """(N, p, p) standardised patches -> (N, latent) -> (N, L) standardised spectra."""
+class _PairNet(nn.Module):
+    """Holds the standardisation of inputs (``x_norm``) and targets (``y_norm``), one mean
+    and one standard deviation each, saved with the weights; subclasses add ``encoder``."""
 
-        def __init__(self, patch_size, n_points, latent_dim, n_filters, n_layers, dilations):
-            super().__init__()
-            enc = []
-            for i in range(n_layers):
-                enc += conv_block(nn.Conv2d, 1 if i == 0 else n_filters, n_filters,
-                                  nn.BatchNorm2d, kernel_size=3, padding=1)
-            self.encoder = nn.Sequential(*enc, nn.Flatten(),
-                                         nn.Linear(n_filters * patch_size**2, latent_dim))
-            self.n_filters, self.n_points = n_filters, n_points
-            self.fc = nn.Linear(latent_dim, n_filters * n_points)
-            dec = []
-            for d in dilations:
-                dec += conv_block(nn.Conv1d, n_filters, n_filters, nn.BatchNorm1d,
-                                  kernel_size=3, dilation=d, padding=d)
-            self.decoder = nn.Sequential(nn.LeakyReLU(0.1), *dec,
-                                         nn.Conv1d(n_filters, 1, kernel_size=1))
+    def __init__(self):
+        super().__init__()
+        self.x_norm = Standardize()
+        self.y_norm = Standardize()
 
-        def encode(self, x):
-            return self.encoder(x[:, None])
+    def encode(self, x):
+        return self.encoder(x[:, None])
 
-        def decode(self, z):
-            h = self.fc(z).view(-1, self.n_filters, self.n_points)
-            return self.decoder(h)[:, 0]
 
-    class Spec2ImNet(Standardise):
-        """(N, L) standardised spectra -> (N, latent) -> (N, p, p) standardised patches."""
+class Im2SpecNet(_PairNet):
+    """(N, p, p) standardised patches -> (N, latent) -> (N, L) standardised spectra."""
 
-        def __init__(self, patch_size, n_points, latent_dim, n_filters, n_layers, n_upsample):
-            super().__init__()
-            enc = []
-            for i in range(n_layers):
-                enc += conv_block(nn.Conv1d, 1 if i == 0 else n_filters, n_filters,
-                                  nn.BatchNorm1d, kernel_size=3, padding=1)
-            self.encoder = nn.Sequential(*enc, nn.Flatten(),
-                                         nn.Linear(n_filters * n_points, latent_dim))
-            # spatial sizes from coarse to the patch size, each step doubling (rounded up)
-            sizes = [patch_size]
-            for _ in range(n_upsample):
-                sizes.insert(0, -(-sizes[0] // 2))
-            self.n_filters, self.start = n_filters, sizes[0]
-            self.fc = nn.Linear(latent_dim, n_filters * sizes[0] ** 2)
-            dec = [nn.LeakyReLU(0.1)]
-            for s in sizes[1:]:
-                dec.append(nn.Upsample(size=(s, s), mode="bilinear", align_corners=False))
-                dec += conv_block(nn.Conv2d, n_filters, n_filters, nn.BatchNorm2d,
-                                  kernel_size=3, padding=1)
-            self.decoder = nn.Sequential(*dec, nn.Conv2d(n_filters, 1, kernel_size=1))
+    def __init__(self, patch_size, n_points, latent_dim, n_filters, n_layers, dilations):
+        super().__init__()
+        self.encoder = _conv_encoder(nn.Conv2d, nn.BatchNorm2d, n_layers, n_filters,
+                                     patch_size**2, latent_dim)
+        self.n_filters, self.n_points = n_filters, n_points
+        self.fc = nn.Linear(latent_dim, n_filters * n_points)
+        dec = []
+        for d in dilations:
+            dec += _conv_block(nn.Conv1d, n_filters, n_filters, nn.BatchNorm1d,
+                               kernel_size=3, dilation=d, padding=d)
+        self.decoder = nn.Sequential(nn.LeakyReLU(0.1), *dec,
+                                     nn.Conv1d(n_filters, 1, kernel_size=1))
 
-        def encode(self, x):
-            return self.encoder(x[:, None])
+    def decode(self, z):
+        h = self.fc(z).view(-1, self.n_filters, self.n_points)
+        return self.decoder(h)[:, 0]
 
-        def decode(self, z):
-            h = self.fc(z).view(-1, self.n_filters, self.start, self.start)
-            return self.decoder(h)[:, 0]
 
-    return Im2SpecNet, Spec2ImNet
+class Spec2ImNet(_PairNet):
+    """(N, L) standardised spectra -> (N, latent) -> (N, p, p) standardised patches."""
+
+    def __init__(self, patch_size, n_points, latent_dim, n_filters, n_layers, n_upsample):
+        super().__init__()
+        self.encoder = _conv_encoder(nn.Conv1d, nn.BatchNorm1d, n_layers, n_filters, n_points,
+                                     latent_dim)
+        # spatial sizes from coarse to the patch size, each step doubling (rounded up)
+        sizes = [patch_size]
+        for _ in range(n_upsample):
+            sizes.insert(0, -(-sizes[0] // 2))
+        self.n_filters, self.start = n_filters, sizes[0]
+        self.fc = nn.Linear(latent_dim, n_filters * sizes[0] ** 2)
+        dec = [nn.LeakyReLU(0.1)]
+        for s in sizes[1:]:
+            dec.append(nn.Upsample(size=(s, s), mode="bilinear", align_corners=False))
+            dec += _conv_block(nn.Conv2d, n_filters, n_filters, nn.BatchNorm2d,
+                               kernel_size=3, padding=1)
+        self.decoder = nn.Sequential(*dec, nn.Conv2d(n_filters, 1, kernel_size=1))
+
+    def decode(self, z):
+        h = self.fc(z).view(-1, self.n_filters, self.start, self.start)
+        return self.decoder(h)[:, 0]
 
 
 class _EncoderDecoder(Estimator):
@@ -136,16 +121,9 @@ class _EncoderDecoder(Estimator):
         if config["patch_size"] < 2 or config["n_points"] < 2:
             raise ValueError("patch_size and n_points must be at least 2")
         super().__init__(seed=seed, device=device, **config)
-        import torch
+        self._build_module(self._make_module)
 
-        # initialise the weights from the model's own seed without touching global state
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.module = self._make_module().to(self.device)
-        self._fitted = False
-        self._n_fits = 0
-
-    def _make_module(self):  # pragma: no cover - abstract
+    def _make_module(self) -> _PairNet:  # pragma: no cover - abstract
         raise NotImplementedError
 
     # -- input checks ------------------------------------------------------------------------
@@ -165,20 +143,22 @@ class _EncoderDecoder(Estimator):
     def fit(
         self, X, Y, epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
         progress: bool = True, validation: tuple | None = None,
-    ) -> TrainingHistory:
+    ) -> History:
         """Train on pairs ``(X[i], Y[i])`` with Adam and the mean squared error.
 
         The first call sets the standardisation (mean and standard deviation of ``X`` and of
         ``Y``, one scalar each); later calls continue training with it. ``validation`` is an
-        optional ``(X_val, Y_val)`` pair scored after every epoch. Returns the loss history.
+        optional ``(X_val, Y_val)`` pair scored after every epoch.
+
+        Returns:
+            :class:`History`: ``loss``, the mean squared error on the standardised training
+            targets per epoch; ``val_loss``, the same on the validation data (if given);
+            ``seconds``.
 
         Raises ``TrainingDivergedError`` (a ``FloatingPointError``) naming the epoch when a
         batch loss is NaN/inf or exceeds 1e3 times the first batch's (at least 1, the loss
         of predicting the mean): the learning rate is too large (see ``DivergenceGuard``).
         """
-        import torch
-        from tqdm.auto import tqdm
-
         X = self._check_x(X)
         Y = self._check_y(Y)
         if len(X) != len(Y):
@@ -199,105 +179,87 @@ class _EncoderDecoder(Estimator):
 
         m = self.module
         if not self._fitted:
-            with torch.no_grad():
-                for prefix, arr, name in (("x", X, self._x_name), ("y", Y, self._y_name)):
-                    mean, std = mean_std(arr, name)
-                    getattr(m, f"{prefix}_mean").fill_(mean)
-                    getattr(m, f"{prefix}_std").fill_(std if std > 0 else 1.0)
-
-        dev = self.device
-        xt = self._to_model(X, "x")
-        yt = self._to_model(Y, "y")
+            for norm, arr, name in ((m.x_norm, X, self._x_name), (m.y_norm, Y, self._y_name)):
+                norm.set_statistics(*mean_std(arr, name))
+        xt = self._to_model(X, m.x_norm)
+        yt = self._to_model(Y, m.y_norm)
         opt = torch.optim.Adam(m.parameters(), lr=float(lr))
-        gen = torch.Generator().manual_seed(self.seed + 7919 * self._n_fits)
-        self._n_fits += 1
+        gen = torch_generator(self._fit_seed())  # shuffling, on the CPU
         n = len(xt)
         # drop a last batch of one sample (batch norm cannot train on it)
         n_use = n - 1 if n % batch_size == 1 else n
-        history = TrainingHistory()
-        guard = DivergenceGuard(floor=1.0)  # MSE on standardised targets starts near 1
-        bar = tqdm(range(int(epochs)), desc=type(self).__name__, disable=not progress)
-        for epoch in bar:
-            m.train()
+
+        def epoch_batches(epoch):
             order = torch.randperm(n, generator=gen)[:n_use]
-            total = 0.0
             for start in range(0, n_use, batch_size):
                 idx = order[start:start + batch_size]
-                xb, yb = xt[idx].to(dev), yt[idx].to(dev)
-                loss = torch.mean((m.decode(m.encode(xb)) - yb) ** 2)
-                value = float(loss.detach())
-                guard.check(value, epoch + 1)  # epochs counted from 1
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += value * len(idx)
-            epoch_loss = total / n_use
-            history.loss.append(epoch_loss)
-            self._fitted = True
-            if validation is not None:
-                pred = self.predict(Xv)
-                ys = float(m.y_std)
-                history.val_loss.append(float(np.mean(((pred - Yv) / ys) ** 2)))
-            bar.set_postfix(loss=f"{epoch_loss:.4f}")
-        m.eval()
+                yield (xt[idx], yt[idx]), len(idx) / n_use
+
+        def batch_loss(batch):
+            xb, yb = batch
+            return torch.mean((m.decode(m.encode(xb)) - yb) ** 2), {}
+
+        validate = None
+        if validation is not None:
+            xv = self._to_model(Xv, m.x_norm, "validation inputs")
+
+            def validate():
+                pred = self._predict_model(xv)
+                return float(np.mean(((pred - Yv) / float(m.y_norm.std)) ** 2))
+
+        history = run_epochs(module=m, optimizer=opt, epoch_batches=epoch_batches,
+                             batch_loss=batch_loss, epochs=int(epochs),
+                             desc=type(self).__name__, progress=progress,
+                             guard_floor=1.0,  # MSE on standardised targets starts near 1
+                             validate=validate)
+        self._fitted = True
         return history
 
-    def _to_model(self, arr: np.ndarray, prefix: str):
-        """Standardise a checked numpy array with the stored statistics -> CPU tensor."""
-        import torch
-
-        m = self.module
-        mean = float(getattr(m, f"{prefix}_mean"))
-        std = float(getattr(m, f"{prefix}_std"))
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = (arr - mean) / std
-        if not np.isfinite(out).all():
-            raise ValueError(f"input overflows float32 once standardised (mean {mean:.3g}, std "
-                             f"{std:.3g}); rescale it")
-        return torch.from_numpy(out)
-
-    def _from_model(self, t, prefix: str) -> np.ndarray:
-        m = self.module
-        mean = float(getattr(m, f"{prefix}_mean"))
-        std = float(getattr(m, f"{prefix}_std"))
-        return t.detach().cpu().numpy().astype(np.float32) * std + mean
+    def _to_model(self, arr: np.ndarray, norm: Standardize, name: str = "input"):
+        """A checked numpy array, standardised by ``norm``, as a tensor on the device."""
+        return norm.checked(torch.from_numpy(arr).to(self.device), name)
 
     def _batched(self, fn, t, batch_size: int):
-        import torch
-
         self.module.eval()
         out = []
         with torch.no_grad():
             for start in range(0, len(t), batch_size):
-                out.append(fn(t[start:start + batch_size].to(self.device)).cpu())
+                out.append(fn(t[start:start + batch_size]))
         return torch.cat(out)
+
+    def _predict_model(self, xt, batch_size: int = 1024) -> np.ndarray:
+        """Predictions in target units for standardised inputs ``xt`` on the device."""
+        m = self.module
+        out = self._batched(lambda b: m.decode(m.encode(b)), xt, batch_size)
+        return self._from_model(out)
+
+    def _from_model(self, t) -> np.ndarray:
+        with torch.no_grad():
+            return self.module.y_norm.inverse(t).cpu().numpy().astype(np.float32)
 
     # -- inference ---------------------------------------------------------------------------
     def encode(self, X, batch_size: int = 1024) -> np.ndarray:
         """Latent codes of inputs ``X``: shape ``(N, latent_dim)``, float32, no units."""
         self._check_fitted()
-        xt = self._to_model(self._check_x(X), "x")
-        return self._batched(self.module.encode, xt, batch_size).numpy()
+        xt = self._to_model(self._check_x(X), self.module.x_norm)
+        return self._batched(self.module.encode, xt, batch_size).cpu().numpy()
 
     def decode(self, z, batch_size: int = 1024) -> np.ndarray:
         """Outputs decoded from latent codes ``z`` of shape ``(N, latent_dim)``.
 
         Returns an array ``(N, *output_shape)`` in the units of the training targets.
         """
-        import torch
-
         self._check_fitted()
         z = as_float_array(z, "z", ndim=2, shape_tail=(self.config["latent_dim"],))
-        out = self._batched(self.module.decode, torch.from_numpy(z), batch_size)
-        return self._from_model(out, "y")
+        out = self._batched(self.module.decode, torch.from_numpy(z).to(self.device),
+                            batch_size)
+        return self._from_model(out)
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
         """Predicted outputs for inputs ``X`` (``decode(encode(X))``), in target units."""
         self._check_fitted()
-        m = self.module
-        xt = self._to_model(self._check_x(X), "x")
-        out = self._batched(lambda b: m.decode(m.encode(b)), xt, batch_size)
-        return self._from_model(out, "y")
+        return self._predict_model(self._to_model(self._check_x(X), self.module.x_norm),
+                                   batch_size)
 
 
 class Im2Spec(_EncoderDecoder):
@@ -341,9 +303,8 @@ class Im2Spec(_EncoderDecoder):
         return (self.config["n_points"],)
 
     def _make_module(self):
-        net, _ = _build_modules()
         c = self.config
-        return net(c["patch_size"], c["n_points"], c["latent_dim"], c["n_filters"],
+        return Im2SpecNet(c["patch_size"], c["n_points"], c["latent_dim"], c["n_filters"],
                    c["n_layers"], c["dilations"])
 
 
@@ -387,7 +348,6 @@ class Spec2Im(_EncoderDecoder):
         return (p, p)
 
     def _make_module(self):
-        _, net = _build_modules()
         c = self.config
-        return net(c["patch_size"], c["n_points"], c["latent_dim"], c["n_filters"],
+        return Spec2ImNet(c["patch_size"], c["n_points"], c["latent_dim"], c["n_filters"],
                    c["n_layers"], c["n_upsample"])

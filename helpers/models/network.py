@@ -1,24 +1,19 @@
-"""The torch network behind ``VAE``, ``RVAE`` and ``JRVAE`` (one class with switches).
+"""The torch network behind ``VAE``, ``RVAE`` and ``JRVAE``: ``InvariantNet``.
 
-Pose inference over the full circle (``pose="enumerate"``): one encoder trunk sees K copies
-of the input turned by ``-2 pi k / (K n)`` (``n`` = symmetry), each through the same centred
-disk. From each copy it predicts a bounded angle refinement, an offset (in the copy's frame,
-turned back) and a scale. The content latents come from features averaged over the K
-copies, which makes them rotation-invariant by construction (they cannot encode the angle).
-The default MLP trunk never builds the copies: its first layer is evaluated for all of them
-at once from the polar-Fourier coefficients of the disk (``polar.py``), the pose heads read
-each copy's first-layer features and the content branch their mean. The conv trunk, and
-JRVAE, run the trunk on each explicit copy and average the content evidence. The decoder
-draws one canonical image per sample (per class for JRVAE); the posed images are cheap
-resamplings of it. The posterior over the discrete hypotheses (K angles x C classes) is
-computed *exactly* from their reconstruction errors,
+The generative model, the exact posterior over the angle (and class) hypotheses and the
+negative ELBO are written out once, in ``helpers.models.vae``'s module docstring; this module
+computes them. The invariances are one constructor argument, a set of ``"rotation"``,
+``"translation"`` and ``"scale"`` (pyroVED's ``invariances``); the empty set is a plain VAE.
 
-    q(c, k | x) = softmax_{c,k}( -(err_ck + KL_pose_k) ),
-
-and the negative ELBO per image is ``-logsumexp_{c,k}(-(err_ck + KL_pose_k)) + log(C K)``
-plus ``KL(q(z|x) || N(0, I))``. An exact posterior follows the decoder without lag, which lets
-a model leave the symmetric "average shape" it starts from (an amortised score head would have
-to learn that first) and makes the classes of JRVAE a mixture of canonical images.
+How the encoder sees K angle hypotheses: one trunk looks at K copies of the input turned by
+``-2 pi k / (K n)`` (``n`` = symmetry), each through the same centred disk, and predicts from
+each copy a bounded angle refinement, an offset (in the copy's frame, turned back) and a
+scale. The content latents come from features averaged over the copies, so they cannot
+encode the angle. The default MLP trunk never builds the copies: its first layer is
+evaluated for all of them at once from the polar-Fourier coefficients of the disk
+(``polar.py``); the pose heads read each copy's first-layer features and the content branch
+their mean. The conv trunk, and JRVAE, run the trunk on each explicit copy. The decoder draws
+one canonical image per sample (per class for JRVAE); the posed images are resamplings of it.
 
 Training cost: every hypothesis is scored without gradient (for RVAE on a checkerboard half
 of the pixels of 2x-binned images), then the ``top`` most probable ones are decoded at full
@@ -27,15 +22,10 @@ likelihood restricted to them (an upper bound of the full negative ELBO, tight o
 posterior is peaked). ``infer`` scores every hypothesis exactly at full resolution. The data
 side (the encoder's polar-Fourier input, the compared pixels) is computed once per ``fit``
 (``training_inputs``), the poses and KL of all hypotheses in one hand-differentiated step
-(``pose_sample.PoseSampler``), and the decoded hypothesis' rendering and error in another
+(``pose_sample.PoseSampler``), and the decoded hypotheses' rendering and error in another
 (``decoder.point_errors``): at a batch of 32 on a CPU a step's cost is mostly the number of
-small operations, not their arithmetic.
-
-Reconstruction error: ``err = 0.5 * sum_p w_p (x_p - x_hat_p)^2`` on images normalised by the
-training mean and standard deviation (a Gaussian likelihood of unit variance, up to a
-constant), over the compared pixels ``p``: for RVAE the centred disk the encoder sees (``w``:
-1 inside, a soft 1-pixel edge), otherwise all pixels (``w = 1``). Only those pixels are
-rendered (``decoder.point_errors``).
+small operations, not their arithmetic. Only the compared pixels are rendered: for RVAE the
+centred disk the encoder sees (weights 1 inside, a soft 1-pixel edge), otherwise all pixels.
 """
 
 from __future__ import annotations
@@ -59,8 +49,11 @@ from .pose import (
     squared_error,
 )
 from .pose_sample import LOG_STD_MAX, LOG_STD_MIN, PoseSampler
+from .standardize import Standardize
 
-__all__ = ["InvariantNet", "class_posteriors", "class_marginal_kl"]
+__all__ = ["INVARIANCES", "InvariantNet", "class_posteriors", "class_marginal_kl"]
+
+INVARIANCES = ("rotation", "translation", "scale")
 
 
 def class_posteriors(q: torch.Tensor, classes: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -82,54 +75,103 @@ def _std(raw: torch.Tensor) -> torch.Tensor:
 
 
 class InvariantNet(nn.Module):
-    """Encoder trunk + heads + decoder; statistics live in buffers (saved with the weights).
+    """Encoder trunk + heads + decoder of the VAE family; the training data's mean and
+    standard deviation (``standardize``) and the canonical frame's origin live in buffers
+    (saved with the weights).
 
-    cfg keys: image_shape, latent_dim, rotation, translation, scale, n_classes,
-    condition_dim, symmetry, pose, n_rotations, angle_prior, translation_prior, scale_prior,
-    encoder_size, encoder, decoder, hidden, class_balance (optional, default 0).
+    ``InvariantNet(image_shape, latent_dim, invariances, **options)``:
+
+    - ``image_shape``: ``(H, W)`` pixels; ``latent_dim``: number of content latents ``d``.
+    - ``invariances``: a set (or any iterable) of ``"rotation"``, ``"translation"`` and
+      ``"scale"`` (pyroVED's ``invariances=["r", "t", "s"]``), the pose the encoder infers and
+      the decoder applies; empty for a plain VAE. ``RVAE`` builds ``{"rotation",
+      "translation"}`` by default, ``VAE`` the empty set.
+    - ``n_classes``: ``C`` categorical classes (JRVAE; 0 without); ``condition_dim``: width of a
+      known condition given to encoder and decoder (0 without).
+    - architecture: ``encoder`` (``"mlp"`` or ``"conv"``), ``decoder`` (``"resample"`` or
+      ``"coordinate"``), ``hidden`` layer widths, ``encoder_size`` (the encoder reads images
+      area-averaged to at most this many pixels per side).
+    - the pose model (used only with rotation, translation or scale): ``pose``
+      (``"enumerate"``: K angle hypotheses, or ``"regress"``: one regressed angle),
+      ``n_rotations`` (K), ``symmetry`` (n-fold objects), the prior spreads ``angle_prior``
+      (radians), ``translation_prior`` (fraction of half the image side) and
+      ``scale_prior`` (``scale = exp(scale_prior * s)``).
+    - ``class_balance``: weight of ``KL(q(c) || uniform)`` in the loss (JRVAE).
+
+    Everything else follows from these (see ``__init__``): whether the angle is enumerated,
+    whether the MLP trunk runs on polar-Fourier coefficients, which pixels the likelihood
+    compares and whether training ranks hypotheses on binned images.
     """
 
-    def __init__(self, cfg: dict):
+    def __init__(
+        self,
+        image_shape: tuple[int, int],
+        latent_dim: int,
+        invariances=(),
+        *,
+        n_classes: int = 0,
+        condition_dim: int = 0,
+        encoder: str = "mlp",
+        decoder: str = "resample",
+        hidden: tuple[int, ...] = (128, 128),
+        encoder_size: int = 32,
+        pose: str = "enumerate",
+        n_rotations: int = 16,
+        symmetry: int = 1,
+        angle_prior: float = 0.1,
+        translation_prior: float = 0.1,
+        scale_prior: float = 0.1,
+        class_balance: float = 0.0,
+    ):
         super().__init__()
-        h, w = cfg["image_shape"]
+        if isinstance(invariances, str):
+            raise ValueError(f"invariances must be a set of names such as {{{invariances!r}}}, "
+                             f"not the string {invariances!r}")
+        invariances = frozenset(invariances)
+        unknown = invariances - set(INVARIANCES)
+        if unknown:
+            raise ValueError(f"unknown invariances {sorted(unknown)}; choose from {INVARIANCES}")
+        h, w = image_shape
+        hidden = tuple(hidden)
         self.image_shape = (h, w)
-        self.d = cfg["latent_dim"]
-        self.rotation = cfg["rotation"]
-        self.translation = cfg["translation"]
-        self.use_scale = cfg["scale"]
-        self.n_classes = cfg["n_classes"]
-        self.class_balance = cfg.get("class_balance", 0.0)
-        self.cdim = cfg["condition_dim"]
-        self.symmetry = cfg["symmetry"]
-        self.enumerate = self.rotation and cfg["pose"] == "enumerate"
-        self.k = cfg["n_rotations"] if self.enumerate else 1
-        self.angle_prior = cfg["angle_prior"]
-        self.scale_prior = cfg["scale_prior"]
-        self.offset_prior = cfg["translation_prior"] * max(h, w) / 2.0  # pixels
-        self.posed = self.rotation or self.translation or self.use_scale
+        self.invariances = invariances
+        self.rotation = "rotation" in invariances
+        self.translation = "translation" in invariances
+        self.use_scale = "scale" in invariances
+        self.posed = bool(invariances)
+        self.latent_dim = latent_dim
+        self.n_classes = n_classes
+        self.condition_dim = condition_dim
+        self.class_balance = class_balance
+        self.symmetry = symmetry
+        # K angle hypotheses enumerated over [0, 2 pi / symmetry) (1: no enumeration)
+        self.enumerate = self.rotation and pose == "enumerate"
+        self.n_angles = n_rotations if self.enumerate else 1
+        self.angle_prior = angle_prior
+        self.scale_prior = scale_prior
+        self.offset_prior = translation_prior * max(h, w) / 2.0  # pixels
         # encoder input: the image brought to at most `encoder_size` pixels per side
-        f = min(1.0, cfg["encoder_size"] / max(h, w))
+        f = min(1.0, encoder_size / max(h, w))
         self.enc_shape = (max(4, round(h * f)), max(4, round(w * f)))
         period = 2 * math.pi / self.symmetry
-        self.register_buffer("hyp", torch.arange(self.k, dtype=torch.float32) * period / self.k)
+        self.register_buffer("hyp", torch.arange(self.n_angles, dtype=torch.float32) * period
+                             / self.n_angles)
         # The MLP trunk on K turned copies is evaluated in one pass from the polar-Fourier
         # coefficients of the input's disk (polar.py). Other trunks, and JRVAE, see the
-        # copies themselves: with the polar trunk, JRVAE merged two of the four card glyphs
-        # at seed 0 (class accuracy 0.75 after 3 epochs, against 1.00 on the copies).
-        self.polar_trunk = self.enumerate and cfg["encoder"] == "mlp" and not self.n_classes
+        # copies themselves: the band-limited polar input separated JRVAE's classes less
+        # reliably than the copies' pixels.
+        self.polar_trunk = self.enumerate and encoder == "mlp" and not n_classes
         if self.polar_trunk:
             # angular frequencies up to pi R / 3 (a 6-pixel wavelength on the outer ring),
-            # sampled at 3 angles per period of the highest. Against pi R / 2 on 1-pixel
-            # samples (F = 23, T = 88 at 28 px): 14 % less time per training step, and the
-            # test objects' angle, offset and shape correlations after 3 epochs (seeds 0-3)
-            # were as good or better.
+            # sampled at 3 angles per period of the highest: finer detail than the pose
+            # needs costs time per step without improving the latents
             rings = min(self.enc_shape) // 2
             n_freq = math.ceil(math.pi * rings / 3) + 1
             self.polar = PolarFourier(self.enc_shape, n_angles=4 * math.ceil(3 * n_freq / 4),
                                       n_freq=n_freq)
-            self.trunk = PolarMLPEncoder(self.polar, self.hyp, tuple(cfg["hidden"]))
+            self.trunk = PolarMLPEncoder(self.polar, self.hyp, hidden)
         else:
-            self.trunk = make_encoder(cfg["encoder"], self.enc_shape, tuple(cfg["hidden"]))
+            self.trunk = make_encoder(encoder, self.enc_shape, hidden)
         # the pose variables, each with a Gaussian posterior: the heads output all their means,
         # then all their log standard deviations (then, without the polar trunk, the content)
         names = (["angle"] if self.rotation else []) + (
@@ -137,11 +179,12 @@ class InvariantNet(nn.Module):
             ["scale"] if self.use_scale else [])
         self.n_pose = n_pose = len(names)
         if self.polar_trunk:  # pose from the per-copy features, content from their mean
-            self.pose_head = nn.Linear(self.trunk.copy_features + self.cdim, 2 * n_pose)
-            self.z_head = nn.Linear(self.trunk.out_features + self.cdim, 2 * self.d)
+            self.pose_head = nn.Linear(self.trunk.copy_features + condition_dim, 2 * n_pose)
+            self.z_head = nn.Linear(self.trunk.out_features + condition_dim, 2 * latent_dim)
             angle_bias = self.pose_head.bias
         else:
-            self.head = nn.Linear(self.trunk.out_features + self.cdim, 2 * n_pose + 2 * self.d)
+            self.head = nn.Linear(self.trunk.out_features + condition_dim,
+                                  2 * n_pose + 2 * latent_dim)
             angle_bias = self.head.bias
         if self.rotation:  # start the angle's posterior spread at the prior's, not at 1 rad
             with torch.no_grad():
@@ -149,13 +192,12 @@ class InvariantNet(nn.Module):
         margin = 2 * self.offset_prior if self.translation else 0.0
         # the likelihood compares the pixels the encoder sees: with angle hypotheses, the
         # centred disk (every rotation keeps it in view, so the canvas needs no corners);
-        # JRVAE keeps the whole square: on the disk it merged two of the four card glyphs at
-        # seed 0 (class accuracy 0.75 after 3 epochs, against 1.00)
-        self.disk = self.enumerate and not self.n_classes
+        # JRVAE keeps the whole square, whose corners help tell its classes apart
+        self.disk = self.enumerate and not n_classes
         canvas = canvas_shape((h, w), margin, self.disk) if self.posed else (h, w)
-        dec_in = self.d + self.n_classes + self.cdim
-        self.decoder = make_decoder(cfg["decoder"], (h, w), dec_in, tuple(cfg["hidden"]), canvas)
-        self.refine = 1.5 * period / (2 * self.k)  # half a bin, with some overlap
+        decoder_in = latent_dim + n_classes + condition_dim
+        self.decoder = make_decoder(decoder, (h, w), decoder_in, hidden, canvas)
+        self.refine = 1.5 * period / (2 * self.n_angles)  # half a bin, with some overlap
         if n_pose:  # pose matrices and KL of every hypothesis (no saved state)
             prior = {"angle": self.angle_prior, "offset_row": self.offset_prior,
                      "offset_col": self.offset_prior, "scale": 1.0}
@@ -166,18 +208,17 @@ class InvariantNet(nn.Module):
             self.register_buffer("mask", disk_mask(self.enc_shape))
             # fixed sampling grid of the K copies turned by -hyp (not saved: rebuilt here)
             theta = pose_matrices(self.enc_shape, self.enc_shape, -self.hyp.view(1, -1))[0]
-            grid = F.affine_grid(theta, [self.k, 1, *self.enc_shape], align_corners=False)
-            self.register_buffer("copy_grid", grid.reshape(1, self.k * self.enc_shape[0],
+            grid = F.affine_grid(theta, [self.n_angles, 1, *self.enc_shape],
+                                 align_corners=False)
+            self.register_buffer("copy_grid", grid.reshape(1, self.n_angles * self.enc_shape[0],
                                                            self.enc_shape[1], 2),
                                  persistent=False)
         # training ranks the angle hypotheses on 2x-binned images, at half of their pixels (a
-        # checkerboard; then decodes the best few at full resolution): resample decoder, even
-        # sizes; not with classes, whose discovery was slower with the coarse ranking. The
-        # checkerboard took 2-3 % off a training step (28 px, paired steps) and left the
-        # test objects' angle, offset and shape correlations after 3 epochs as they were
-        # (seeds 0-3: angle 0.998-0.999, offsets 0.978-0.983, shape 0.987-0.988)
+        # checkerboard), then decodes the best few at full resolution: resample decoder, even
+        # sizes, no classes (a coarse ranking slowed the discovery of classes). The ranking
+        # only picks hypotheses; the loss of the kept ones is computed at full resolution.
         even = h % 2 == 0 and w % 2 == 0 and canvas[0] % 2 == 0 and canvas[1] % 2 == 0
-        resample = cfg["decoder"] == "resample" and self.posed and not self.n_classes
+        resample = decoder == "resample" and self.posed and not n_classes
         self.coarse = 2 if (resample and even and min(h, w) >= 16) else 1
         if self.posed:  # the compared pixels (not saved: rebuilt here)
             self._register_pixels("lik", (h, w))
@@ -190,8 +231,8 @@ class InvariantNet(nn.Module):
         # average to zero in the object's frame; encode/decode apply it (a gauge, no effect
         # on the likelihood)
         self.register_buffer("origin", torch.zeros(2))
-        self.register_buffer("x_mean", torch.zeros(()))
-        self.register_buffer("x_std", torch.ones(()))
+        # the training images' mean and standard deviation (set by the first fit)
+        self.standardize = Standardize()
 
     def _register_pixels(self, name: str, shape: tuple[int, int], pixel_size: int = 1,
                          checkerboard: bool = False) -> None:
@@ -262,12 +303,12 @@ class InvariantNet(nn.Module):
         has) the means, then the raw log standard deviations (``PoseSampler``). Pooled over
         the copies: ``z``, ``z_std``, ``z_log_std`` ``(B, d)``.
         """
-        n, d = self.n_pose, self.d
+        n, d = self.n_pose, self.latent_dim
         if self.polar_trunk:
             per_copy, pooled = self.trunk(xin)  # (K, B, F0), (B, F)
             b = pooled.shape[0]
-            if self.cdim:
-                per_copy = torch.cat([per_copy, cond.unsqueeze(0).expand(self.k, b, -1)], 2)
+            if self.condition_dim:
+                per_copy = torch.cat([per_copy, cond.unsqueeze(0).expand(self.n_angles, b, -1)], 2)
                 pooled = torch.cat([pooled, cond], dim=1)
             pose_out = self.pose_head(per_copy)  # (K, B, 2n)
             z_out = self.z_head(pooled)  # (B, 2d): invariant already
@@ -275,21 +316,21 @@ class InvariantNet(nn.Module):
             enc = {"z": z_out[:, :d], "z_std": z_log_std.exp(), "z_log_std": z_log_std}
         else:
             b = xin.shape[0]
-            if self.k > 1:
+            if self.n_angles > 1:
                 grid = self.copy_grid.expand(b, -1, -1, -1)
                 copies = F.grid_sample(xin, grid, mode="bilinear", padding_mode="zeros",
-                                       align_corners=False).view(b, self.k, *self.enc_shape)
+                                       align_corners=False).view(b, self.n_angles, *self.enc_shape)
             else:
                 copies = xin
             if self.enumerate:  # the disk every turn keeps in view
                 copies = copies * self.mask
-            copies = copies.reshape(b * self.k, 1, *self.enc_shape)
+            copies = copies.reshape(b * self.n_angles, 1, *self.enc_shape)
             feats = self.trunk(copies)
-            if self.cdim:
-                feats = torch.cat([feats, cond.repeat_interleave(self.k, 0)], dim=1)
-            out = self.head(feats).view(b, self.k, -1)
+            if self.condition_dim:
+                feats = torch.cat([feats, cond.repeat_interleave(self.n_angles, 0)], dim=1)
+            out = self.head(feats).view(b, self.n_angles, -1)
             pose_out = out[..., : 2 * n].transpose(0, 1)
-            if self.k == 1:
+            if self.n_angles == 1:
                 z_log_std = out[:, 0, 2 * n + d:].clamp(LOG_STD_MIN, LOG_STD_MAX)
                 enc = {"z": out[:, 0, 2 * n: 2 * n + d], "z_std": z_log_std.exp(),
                        "z_log_std": z_log_std}
@@ -308,7 +349,7 @@ class InvariantNet(nn.Module):
         parts = [z]
         if self.n_classes:
             parts.append(cls_onehot)
-        if self.cdim:
+        if self.condition_dim:
             parts.append(cond)
         zin = torch.cat(parts, dim=1) if len(parts) > 1 else z
         out = self.decoder(zin, angle, offset, scale)
@@ -329,67 +370,70 @@ class InvariantNet(nn.Module):
             eps = None if noise is None else noise(pose_out[..., : self.n_pose])
             theta, kl_pose = self.pose_sampler(pose_out, eps)
         else:
-            theta, kl_pose = None, z.new_zeros(b, self.k)
+            theta, kl_pose = None, z.new_zeros(b, self.n_angles)
         c = max(self.n_classes, 1)
-        if c == 1 and not self.cdim:
+        if c == 1 and not self.condition_dim:
             return z.unsqueeze(1), theta, kl_pose
-        parts = [z.unsqueeze(1).expand(b, c, self.d)]
+        parts = [z.unsqueeze(1).expand(b, c, self.latent_dim)]
         if self.n_classes:
             parts.append(torch.eye(c, device=z.device, dtype=z.dtype).expand(b, c, c))
-        if self.cdim:
-            parts.append(cond.unsqueeze(1).expand(b, c, self.cdim))
+        if self.condition_dim:
+            parts.append(cond.unsqueeze(1).expand(b, c, self.condition_dim))
         zin = torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
         return zin, theta, kl_pose
 
-    def _errors(self, target, state, theta, idx=None):
+    def _errors(self, target, state, poses, kept=None):
         """``0.5 ||x - x_hat||^2`` of hypotheses against the compared pixels ``target``
         ``(B, P)`` (``_target``), from the decoder's pose-free ``state`` ``(B * C, ...)``
-        (``decoder.prepare``) and the poses ``theta`` ``(K, B, 2, 3)`` (None without pose):
-        all ``(B, C, K)`` when ``idx`` is None, else ``(B, M)`` for the flat (class * K +
-        angle) indices ``idx`` ``(B, M)``."""
-        b = target.shape[0]
-        c = state.shape[0] // b
-        if theta is None:  # the plain VAE: whole images, its one hypothesis always kept
-            return squared_error(self.decoder.draw(state).flatten(2).view(b, c, 1, -1), target,
-                                 None)
-        if idx is None:
-            th = theta if c == 1 else theta.repeat_interleave(c, 1)
-            shape = (b, c, self.k)
+        (``decoder.prepare``) and the poses ``poses`` ``(K, B, 2, 3)`` (None without pose):
+        all ``(B, C, K)`` when ``kept`` is None, else ``(B, M)`` for the flat (class * K +
+        angle) indices ``kept`` ``(B, M)``."""
+        n_images = target.shape[0]
+        n_classes = state.shape[0] // n_images
+        if poses is None:  # the plain VAE: whole images, its one hypothesis always kept
+            images = self.decoder.draw(state).flatten(2).view(n_images, n_classes, 1, -1)
+            return squared_error(images, target, None)
+        if kept is None:
+            kept_poses = poses if n_classes == 1 else poses.repeat_interleave(n_classes, 1)
+            shape = (n_images, n_classes, self.n_angles)
         else:
-            m = idx.shape[1]
-            ki = idx if c == 1 else idx % self.k
-            th = theta.gather(0, ki.T.reshape(m, b, 1, 1).expand(m, b, 2, 3))  # (M, B, 2, 3)
-            if c > 1:  # one canvas per (image, class) kept: render each at its pose
+            n_kept = kept.shape[1]
+            angle_index = kept if n_classes == 1 else kept % self.n_angles
+            kept_poses = poses.gather(0, angle_index.T.reshape(n_kept, n_images, 1, 1).expand(
+                n_kept, n_images, 2, 3))  # (M, B, 2, 3)
+            if n_classes > 1:  # one canvas per (image, class) kept: render each at its pose
                 tail = state.shape[1:]
-                st = state.view(b, c, -1).gather(
-                    1, (idx // self.k).unsqueeze(-1).expand(b, m, state[0].numel()))
-                state, th = st.reshape(b * m, *tail), th.transpose(0, 1).reshape(1, b * m, 2, 3)
-            shape = (b, m)
-        rows = state.shape[0] // b  # canvases per image: the target repeated for each
-        tgt = target if rows == 1 else target.repeat_interleave(rows, 0)
-        err = self.decoder.point_errors(state, self.lik_xy1, th, tgt, self.lik_half_weight)
-        return err.view(shape)
+                class_index = (kept // self.n_angles).unsqueeze(-1)
+                kept_state = state.view(n_images, n_classes, -1).gather(
+                    1, class_index.expand(n_images, n_kept, state[0].numel()))
+                state = kept_state.reshape(n_images * n_kept, *tail)
+                kept_poses = kept_poses.transpose(0, 1).reshape(1, n_images * n_kept, 2, 3)
+            shape = (n_images, n_kept)
+        per_image = state.shape[0] // n_images  # canvases per image: the target repeated
+        repeated = target if per_image == 1 else target.repeat_interleave(per_image, 0)
+        errors = self.decoder.point_errors(state, self.lik_xy1, kept_poses, repeated,
+                                           self.lik_half_weight)
+        return errors.view(shape)
 
-    def _coarse_errors(self, batch: dict, state, theta):
+    def _coarse_errors(self, batch: dict, state, poses):
         """Approximate errors of all hypotheses ``(B, C, K)`` for ranking them: computed on
         images binned ``self.coarse`` x ``self.coarse`` (resample decoder only), scaled to
         full-resolution units. ``batch``: rows of ``training_inputs``."""
-        f = self.coarse
-        if f == 1:
-            return self._errors(batch["target"], state, theta)
-        b = batch["target"].shape[0]
-        c = state.shape[0] // b
-        th = theta if c == 1 else theta.repeat_interleave(c, 1)
+        factor = self.coarse
+        if factor == 1:
+            return self._errors(batch["target"], state, poses)
+        n_images = batch["target"].shape[0]
+        n_classes = state.shape[0] // n_images
+        all_poses = poses if n_classes == 1 else poses.repeat_interleave(n_classes, 1)
         # normalised source coordinates do not depend on the resolution: the same poses at
-        # the binned pixels' centres (full-resolution units) read the binned canvas. (Reading
-        # the full-resolution canvas there instead, without binning it, ranked as well on the
-        # test objects but aliased fine lattices: notebook 01's MoS2 angle modes came out
-        # 22 degrees apart instead of 60.)
-        canvas_low = F.avg_pool2d(state.unsqueeze(1), f)[:, 0]
-        x_hat = sample_points(canvas_low, self.coarse_xy1, th)
-        # each binned pixel stands for f^2 pixels (in its weight)
-        return squared_error(x_hat.reshape(b, c, self.k, -1), batch["target_low"],
-                             self.coarse_half_weight)
+        # the binned pixels' centres (full-resolution units) read the binned canvas. Binning
+        # the canvas too (not only the target) keeps fine lattices from aliasing in the
+        # ranking.
+        canvas_low = F.avg_pool2d(state.unsqueeze(1), factor)[:, 0]
+        x_hat = sample_points(canvas_low, self.coarse_xy1, all_poses)
+        # each binned pixel stands for factor^2 pixels (in its weight)
+        return squared_error(x_hat.reshape(n_images, n_classes, self.n_angles, -1),
+                             batch["target_low"], self.coarse_half_weight)
 
     def hypotheses(self, x, cond, enc: dict):
         """Errors ``(B, C, K)`` and pose KLs ``(B, K)`` of every (class, angle) hypothesis at
@@ -402,7 +446,8 @@ class InvariantNet(nn.Module):
              top: int | None = 4):
         """Negative ELBO per image, batch-averaged (a tensor), and its parts (floats, nats per
         image: ``recon``, ``kl_z``, ``kl_pose``, ``kl_class``), for ``batch``: rows of
-        ``training_inputs``.
+        ``training_inputs``; ``cond`` the batch's conditions or None, ``gen`` the generator
+        of the reparametrisation noise. The ELBO is the one in ``helpers.models.vae``.
 
         All C x K hypotheses are scored without gradient; the gradient flows through the
         ``top`` most probable ones (None: all of them), which carry nearly all the posterior
@@ -411,72 +456,84 @@ class InvariantNet(nn.Module):
         hypothesis kept, ``class_balance * KL(q(c) || uniform)`` is added, ``q(c)`` the
         batch mean of the class posteriors (part ``class_balance``: that KL, nats).
         """
-        enc = self.encode_input(batch["input"], cond)
+        posterior = self.encode_input(batch["input"], cond)
 
-        def noise(t):
-            return torch.randn(t.shape, generator=gen, device=t.device, dtype=t.dtype)
+        def standard_normal(like):
+            return torch.randn(like.shape, generator=gen, device=like.device, dtype=like.dtype)
 
-        zin, theta, kl_pose = self._sample(enc, cond, noise)
+        decoder_input, poses, kl_pose = self._sample(posterior, cond, standard_normal)
         target = batch["target"]
-        b, c, k = target.shape[0], max(self.n_classes, 1), self.k
-        state = self.decoder.prepare(zin.reshape(b * c, -1))  # pose-free part, once
-        weighted = kl_pose if beta == 1 else beta * kl_pose  # (B, K)
-        if top is None or top >= c * k:  # exact: every hypothesis carries gradient
-            err = self._errors(target, state, theta).view(b, c * k)
-            kl_sel = kl_pose if c == 1 else kl_pose.repeat(1, c)
-            cls_sel = None if c == 1 else torch.arange(c, device=err.device).repeat_interleave(
-                k).expand(b, -1)
+        n_images, n_classes, n_angles = target.shape[0], max(self.n_classes, 1), self.n_angles
+        n_hypotheses = n_classes * n_angles
+        # the decoder's pose-free part (canonical images), once per (image, class)
+        canonical = self.decoder.prepare(decoder_input.reshape(n_images * n_classes, -1))
+        scaled_kl_pose = kl_pose if beta == 1 else beta * kl_pose  # (B, K)
+        if top is None or top >= n_hypotheses:  # exact: every hypothesis carries gradient
+            errors = self._errors(target, canonical, poses).view(n_images, n_hypotheses)
+            kept_kl_pose = kl_pose if n_classes == 1 else kl_pose.repeat(1, n_classes)
+            kept_class = None if n_classes == 1 else torch.arange(
+                n_classes, device=errors.device).repeat_interleave(n_angles).expand(n_images, -1)
         else:  # score all hypotheses cheaply, decode the best `top` with gradient
             with torch.no_grad():
-                rough = self._coarse_errors(batch, state.detach(), theta.detach())
-                score = (rough + weighted.unsqueeze(1)).view(b, c * k)
-                idx = (score.argmin(1, keepdim=True) if top == 1 else
-                       torch.topk(score, top, dim=1, largest=False).indices)  # (B, top)
-            err = self._errors(target, state, theta, idx)
-            kl_sel = kl_pose.gather(1, idx if c == 1 else idx % k)
-            cls_sel = None if top == 1 else idx // k
-        total = err + (kl_sel if beta == 1 else beta * kl_sel)  # (B, M): the hypotheses kept
-        log_ck = math.log(c * k)
-        if total.shape[1] == 1:  # one kept: the bound is its cost, the posterior one-hot
-            return self._total_loss(enc, total[:, 0], log_ck, beta, capacity,
-                                    recon=(err[:, 0], 0.0), kl_pose=(kl_sel[:, 0], math.log(k)),
-                                    kl_class=(None, math.log(c)))
+                rough_errors = self._coarse_errors(batch, canonical.detach(), poses.detach())
+                rough_cost = (rough_errors + scaled_kl_pose.unsqueeze(1)).view(n_images,
+                                                                              n_hypotheses)
+                kept = (rough_cost.argmin(1, keepdim=True) if top == 1 else
+                        torch.topk(rough_cost, top, dim=1, largest=False).indices)  # (B, top)
+            errors = self._errors(target, canonical, poses, kept)
+            kept_kl_pose = kl_pose.gather(1, kept if n_classes == 1 else kept % n_angles)
+            kept_class = None if top == 1 else kept // n_angles
+        # cost of each kept hypothesis: -log p(x | hypothesis) + its weighted pose KL (B, M)
+        cost = errors + (kept_kl_pose if beta == 1 else beta * kept_kl_pose)
+        log_n_hypotheses = math.log(n_hypotheses)
+        if cost.shape[1] == 1:  # one kept: the bound is its cost, the posterior one-hot
+            return self._total_loss(posterior, cost[:, 0], log_n_hypotheses, beta, capacity,
+                                    recon=(errors[:, 0], 0.0),
+                                    kl_pose=(kept_kl_pose[:, 0], math.log(n_angles)),
+                                    kl_class=(None, math.log(n_classes)))
         # -log of the mixture likelihood over the C x K hypotheses (the M kept: a bound)
-        nll = -torch.logsumexp(-total, dim=1)
-        qc = balance = None
-        if c > 1 and self.class_balance:  # the batch's class marginal against uniform
-            qc = class_posteriors(torch.softmax(-total, dim=1), cls_sel, c)
-            balance = class_marginal_kl(qc)
-        with torch.no_grad():
-            logq = torch.log_softmax(-total, dim=1)
-            q = logq.exp()
-            recon = (q * err).sum(1)
-            kl_p = (q * (kl_sel + logq)).sum(1)
-            kl_c = None  # one class: no class KL
-            if c > 1:
-                qc = class_posteriors(q, cls_sel, c) if qc is None else qc.detach()
-                kl_c = (qc * qc.clamp_min(1e-12).log()).sum(1)
-                kl_p = kl_p - kl_c
-        extra = {} if balance is None else {"class_balance": (balance.detach().expand(b), 0.0)}
-        loss, parts = self._total_loss(enc, nll, log_ck, beta, capacity, recon=(recon, 0.0),
-                                       kl_pose=(kl_p, log_ck - math.log(c)),
-                                       kl_class=(kl_c, math.log(c)), **extra)
-        if balance is not None:
-            loss = loss + self.class_balance * balance
+        neg_log_mixture = -torch.logsumexp(-cost, dim=1)
+        class_probs = balance_kl = None
+        if n_classes > 1 and self.class_balance:  # the batch's class marginal against uniform
+            class_probs = class_posteriors(torch.softmax(-cost, dim=1), kept_class, n_classes)
+            balance_kl = class_marginal_kl(class_probs)
+        with torch.no_grad():  # the parts, under the exact posterior over the kept hypotheses
+            log_posterior = torch.log_softmax(-cost, dim=1)
+            posterior_probs = log_posterior.exp()
+            recon = (posterior_probs * errors).sum(1)
+            kl_hypotheses = (posterior_probs * (kept_kl_pose + log_posterior)).sum(1)
+            kl_class = None  # one class: no class KL
+            if n_classes > 1:
+                class_probs = (class_posteriors(posterior_probs, kept_class, n_classes)
+                               if class_probs is None else class_probs.detach())
+                kl_class = (class_probs * class_probs.clamp_min(1e-12).log()).sum(1)
+                kl_hypotheses = kl_hypotheses - kl_class
+        extra = ({} if balance_kl is None else
+                 {"class_balance": (balance_kl.detach().expand(n_images), 0.0)})
+        loss, parts = self._total_loss(
+            posterior, neg_log_mixture, log_n_hypotheses, beta, capacity, recon=(recon, 0.0),
+            kl_pose=(kl_hypotheses, log_n_hypotheses - math.log(n_classes)),
+            kl_class=(kl_class, math.log(n_classes)), **extra)
+        if balance_kl is not None:
+            loss = loss + self.class_balance * balance_kl
         return loss, parts
 
     @staticmethod
-    def _total_loss(enc, nll, log_ck, beta, capacity, **parts):
-        """The batch-mean loss ``log(C K) + nll + beta KL_z`` (or the capacity form) from the
-        per-image ``nll`` ``(B,)`` (without ``log(C K)``), and the parts' batch means as
-        floats: each part is ``(per-image tensor without gradient, or None; a constant)``."""
-        kl_z = (0.5 * (enc["z"] ** 2 + enc["z_std"] ** 2 - 1) - enc["z_log_std"]).sum(1)
+    def _total_loss(posterior, neg_log_mixture, log_n_hypotheses, beta, capacity, **parts):
+        """The batch-mean loss ``log(C K) + neg_log_mixture + beta KL_z`` (or the capacity
+        form) from the per-image ``neg_log_mixture`` ``(B,)`` (without ``log(C K)``), and the
+        parts' batch means as floats: each part is ``(per-image tensor without gradient, or
+        None; a constant)``."""
+        kl_z = (0.5 * (posterior["z"] ** 2 + posterior["z_std"] ** 2 - 1)
+                - posterior["z_log_std"]).sum(1)
         if capacity is None:
-            loss = (nll + kl_z if beta == 1 else nll + beta * kl_z).mean() + log_ck
+            loss = (neg_log_mixture + kl_z if beta == 1 else
+                    neg_log_mixture + beta * kl_z).mean() + log_n_hypotheses
         else:
-            cap_z, gamma = capacity
-            loss = nll.mean() + log_ck + gamma * (kl_z.mean() - cap_z).abs()
-        names = [name for name, (v, _) in parts.items() if v is not None]
+            capacity_z, gamma = capacity
+            loss = (neg_log_mixture.mean() + log_n_hypotheses
+                    + gamma * (kl_z.mean() - capacity_z).abs())
+        names = [name for name, (per_image, _) in parts.items() if per_image is not None]
         with torch.no_grad():  # one stacked mean and one transfer for all the parts
             means = torch.stack([parts[name][0] for name in names] + [kl_z]).mean(1).tolist()
         out = dict(zip(names, means[:-1]))

@@ -19,7 +19,7 @@ the scale latent.) Written with autograd this is about 40 small operations forwa
 many backward per training step; at a batch of 32 on a CPU their per-operation overhead, not
 their arithmetic, is the cost. ``_PoseStep`` computes it without recording them and
 differentiates it by hand (checked against autograd by ``torch.autograd.gradcheck`` in
-``tests/test_vae.py``).
+``tests/test_pose_sample.py``).
 """
 
 from __future__ import annotations

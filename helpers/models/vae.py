@@ -1,7 +1,12 @@
 """The invariant VAE family: ``VAE``, ``RVAE`` (rotation, optional translation and scale),
 ``JRVAE`` (joint continuous + categorical latents) and the conditional option
-(``condition_dim``), all one network class with switches, sharing ``fit``, ``encode``,
-``decode``, ``manifold``, ``save`` and ``Class.load``.
+(``condition_dim``), sharing ``fit``, ``encode``, ``decode``, ``manifold``, ``save`` and
+``Class.load``. One network class, ``network.InvariantNet``, serves them all; which pose it
+infers is its ``invariances`` set (``VAE``: none, ``RVAE``: rotation plus optional
+translation and scale).
+
+"The reference implementations" below are those of the papers the notebooks reconstruct:
+pyroVED (rVAE, jrVAE) and AtomAI.
 
 Generative model (images ``x`` of shape ``(H, W)``, normalised by the training mean/std)::
 
@@ -15,58 +20,72 @@ Angle convention: counter-clockwise *as displayed* (``imshow``, origin upper lef
 turned anticlockwise on screen by ``t`` encodes to an angle larger by ``t`` (modulo
 ``2 pi / symmetry``). ``helpers.models.pose`` implements it.
 
-Pose inference over the full circle (``pose="enumerate"``, the default; details in
-``helpers.models.network``): one encoder trunk sees K copies of the input turned by
-``-2 pi k / (K n)`` (``n = symmetry``); each copy proposes a bounded angle refinement, an
-offset and a scale, while content (and, for JRVAE, nothing else: the class is enumerated)
-is averaged over the copies and so cannot encode the angle. The default MLP trunk computes
-its first layer for all K copies in one pass, from polar-Fourier coefficients (a turn of the
-input is a phase shift there; ``helpers.models.polar``). The decoder draws one canonical
-image per sample (per class for JRVAE) and the K posed images are resamplings of it. The
-posterior over the discrete hypotheses (K angles x C classes) is computed exactly from their
-reconstruction errors, and the negative ELBO is::
+Pose inference over the full circle (``pose="enumerate"``, the default): the encoder proposes,
+for each of K angle hypotheses ``2 pi k / (K n)`` (``n = symmetry``), a bounded angle
+refinement, an offset and a scale; the content latents are pooled over the hypotheses and so
+cannot encode the angle (``helpers.models.network`` says how). The decoder draws one
+canonical image per sample (per class for JRVAE) and the K posed images are resamplings of
+it. The posterior over the discrete hypotheses (K angles x C classes) is computed exactly
+from their reconstruction errors,
+
+    q(c, k | x) = softmax_{c,k}( -(err_ck + KL_pose_k) ),
+
+and the negative ELBO per image is::
 
     -ELBO(x) = -log( 1/(K C) sum_{k,c} exp(-err_kc - KL_pose_k) ) + KL(q(z|x) || N(0, I))
 
-with ``err = 0.5 ||x - x_hat||^2`` on normalised images (a unit-variance Gaussian likelihood up
-to a constant). The angle prior penalises only the spread of the angle (``angle_prior``
-radians), as in the anchors; offsets have a ``N(0, (translation_prior * max(H, W) / 2)^2)``
-prior in pixels; the scale latent a standard normal. ``pose="regress"`` is the anchors'
-design (one encoder pass, angle regressed directly), kept for comparison: it does not learn
-full-circle rotations. ``beta`` weights the KL terms; ``capacity=(z_max, gamma, steps)``
-replaces ``beta * KL_z`` by ``gamma * |KL_z - C(t)|``, ``C`` growing linearly from 0 to
-``z_max`` nats over ``steps`` optimiser steps (the anchors' capacity annealing). JRVAE adds
+with ``err = 0.5 sum_p w_p (x_p - x_hat_p)^2`` on normalised images (a unit-variance Gaussian
+likelihood up to a constant) over the compared pixels ``p`` (see "What is modelled"). An
+exact posterior follows the decoder without lag, which lets a model leave the symmetric
+"average shape" it starts from and makes JRVAE's classes a mixture of canonical images.
+
+Priors: the angle prior penalises only the spread of the angle (``angle_prior`` radians), as
+in the reference implementations; offsets have a
+``N(0, (translation_prior * max(H, W) / 2)^2)`` prior in pixels; the scale latent a standard
+normal. ``pose="regress"`` is the reference implementations' design (one encoder pass, angle
+regressed directly), kept for comparison: it does not learn full-circle rotations. ``beta``
+weights the KL terms; ``capacity=(z_max, gamma, steps)`` replaces ``beta * KL_z`` by
+``gamma * |KL_z - C(t)|``, ``C`` growing linearly from 0 to ``z_max`` nats over ``steps``
+optimiser steps (the reference implementations' capacity annealing). JRVAE adds
 ``class_balance * KL(q(c) || uniform)`` per batch, ``q(c)`` the batch mean of the class
 posteriors: it holds the aggregate posterior to the uniform class prior the ELBO already
 assumes, which keeps every class in use (see ``JRVAE``).
 
-Defaults (chosen on full-circle rotated test objects, see ``tests/test_vae.py`` and
-``benchmarks/rvae_speed.py``): Adam ``lr=1e-3`` (the anchors' 1e-4 leaves the angle
-unused), batch 32, K = 12 angle hypotheses of which the best-ranked one is decoded with
-gradient (JRVAE: 16 hypotheses, the 4 best decoded), MLP encoder/decoder 2 x 128 tanh,
-resample decoder, images larger than 32 pixels area-averaged to 32 for the encoder only.
+Defaults (chosen on full-circle rotated test objects; ``benchmarks/rvae_speed.py`` measures
+speed and quality): Adam ``lr=1e-3`` (the reference implementations' 1e-4 leaves the angle
+unused on full-circle rotations), batch 32, K = 12 angle hypotheses of which the best-ranked
+one is decoded with gradient (JRVAE: 16 hypotheses, the 4 best decoded), MLP
+encoder/decoder 2 x 128 tanh, resample decoder, images larger than 32 pixels area-averaged to
+32 for the encoder only.
 
 What is modelled: with angle hypotheses (RVAE), the largest centred disk of the image, the
-part the encoder sees and every rotation keeps in view; the likelihood compares only it, and
-``decode``/``manifold`` show it (the corners at the training mean). So the canonical canvas
-only needs to cover that disk plus the offsets, and rotation never brings empty corners into
-the comparison. JRVAE and models without rotation model the whole square (JRVAE's canvas
-covers every rotation of it).
+part the encoder sees and every rotation keeps in view; the likelihood compares only it
+(``w_p`` 1 inside, a soft 1-pixel edge), and ``decode``/``manifold`` show it (the corners at
+the training mean). So the canonical canvas only needs to cover that disk plus the offsets,
+and rotation never brings empty corners into the comparison. JRVAE and models without
+rotation model the whole square (``w_p = 1``; JRVAE's canvas covers every rotation of it).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .base import DivergenceGuard, Estimator, as_float_array, mean_std, not_fitted
+from .base import Estimator, as_float_array, mean_std, not_fitted
 from .network import InvariantNet
 from .pose import rotate_vectors
+from .training import History, run_epochs
 
 __all__ = ["Encoding", "VAE", "RVAE", "JRVAE"]
+
+# the pose arguments of RVAE and JRVAE, with RVAE's defaults; a plain VAE refuses them
+POSE_DEFAULTS = dict(translation=True, scale=False, pose="enumerate", n_rotations=12,
+                     symmetry=1, angle_prior=0.1, translation_prior=0.1, scale_prior=0.1,
+                     top_hypotheses=1)
+# the loss parts every history records (0 where a model has no such term)
+LOSS_PARTS = ("recon", "kl_z", "kl_pose", "kl_class", "class_balance")
 
 
 @dataclass
@@ -98,7 +117,7 @@ class Encoding:
         return None if self.class_probs is None else self.class_probs.argmax(1)
 
 
-# -- the estimators ---------------------------------------------------------------------------
+# -- the constructor arguments, in groups -------------------------------------------------------
 def _as_shape(image_shape) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in image_shape)
@@ -109,81 +128,99 @@ def _as_shape(image_shape) -> tuple[int, int]:
     return h, w
 
 
-class _VAEFamily(Estimator):
-    """Shared implementation; use ``VAE``, ``RVAE`` or ``JRVAE``."""
+def _pose_settings(options: dict, **defaults) -> dict:
+    """Take the pose arguments (``POSE_DEFAULTS``' names) out of ``options``, with the
+    class's ``defaults`` where it differs from RVAE's, checked and as stored in the config."""
+    given = {name: options.pop(name, default)
+             for name, default in {**POSE_DEFAULTS, **defaults}.items()}
+    if given["pose"] not in ("enumerate", "regress"):
+        raise ValueError(f"pose must be 'enumerate' or 'regress', got {given['pose']!r}")
+    if int(given["n_rotations"]) < 1 or int(given["symmetry"]) < 1:
+        raise ValueError("n_rotations and symmetry must be positive integers")
+    priors = ("angle_prior", "translation_prior", "scale_prior")
+    if min(given[name] for name in priors) <= 0:
+        raise ValueError("angle_prior, translation_prior and scale_prior must be > 0")
+    if int(given["top_hypotheses"]) < 1:
+        raise ValueError(f"top_hypotheses must be >= 1, got {given['top_hypotheses']}")
+    out = dict(given, translation=bool(given["translation"]), scale=bool(given["scale"]))
+    for name in ("n_rotations", "symmetry", "top_hypotheses"):
+        out[name] = int(given[name])
+    for name in priors:
+        out[name] = float(given[name])
+    return out
 
-    _rotation = False
+
+def _refuse(options: dict, names, model: str, fix: str) -> None:
+    """Raise ``TypeError`` naming ``fix`` when ``options`` holds any of ``names``."""
+    given = sorted(set(options) & set(names))
+    if given:
+        raise TypeError(f"{model} takes no {', '.join(given)}: {fix}")
+
+
+class _VAEFamily(Estimator):
+    """Shared implementation; use ``VAE``, ``RVAE`` or ``JRVAE``.
+
+    The arguments come in groups: the data (``image_shape``, ``latent_dim``,
+    ``condition_dim``), the architecture (``encoder``, ``decoder``, ``hidden``,
+    ``encoder_size``), the objective (``beta``, ``capacity``), then what the subclass adds:
+    ``pose_settings`` (RVAE/JRVAE: the checked pose arguments, ``_pose_settings``) and
+    ``class_settings`` (JRVAE: ``n_classes``, ``class_balance``). The config keeps exactly
+    the subclass's own arguments, so that ``Class.load`` rebuilds it.
+    """
 
     def __init__(
         self,
         image_shape,
         latent_dim: int = 2,
         *,
-        translation: bool = False,
-        scale: bool = False,
-        n_classes: int = 0,
         condition_dim: int = 0,
         encoder: str = "mlp",
         decoder: str = "resample",
         hidden=(128, 128),
-        pose: str = "enumerate",
-        n_rotations: int = 16,
-        symmetry: int = 1,
-        angle_prior: float = 0.1,
-        translation_prior: float = 0.1,
-        scale_prior: float = 0.1,
         encoder_size: int = 32,
-        top_hypotheses: int = 4,
         beta: float = 1.0,
         capacity: tuple | list | None = None,
-        class_balance: float = 0.0,
+        pose_settings: dict | None = None,
+        class_settings: dict | None = None,
         seed: int = 0,
         device: str = "auto",
     ):
         image_shape = _as_shape(image_shape)
         if int(latent_dim) < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        if int(condition_dim) < 0:
+            raise ValueError(f"condition_dim must be >= 0, got {condition_dim}")
         if encoder not in ("mlp", "conv"):
             raise ValueError(f"encoder must be 'mlp' or 'conv', got {encoder!r}")
         if decoder not in ("resample", "coordinate"):
             raise ValueError(f"decoder must be 'resample' or 'coordinate', got {decoder!r}")
-        if pose not in ("enumerate", "regress"):
-            raise ValueError(f"pose must be 'enumerate' or 'regress', got {pose!r}")
-        if int(n_rotations) < 1 or int(symmetry) < 1:
-            raise ValueError("n_rotations and symmetry must be positive integers")
-        if min(angle_prior, translation_prior, scale_prior) <= 0:
-            raise ValueError("angle_prior, translation_prior and scale_prior must be > 0")
-        if int(n_classes) < 0 or int(condition_dim) < 0:
-            raise ValueError("n_classes and condition_dim must be >= 0")
-        if capacity is not None and len(capacity) != 3:
-            raise ValueError("capacity must be (z_max, gamma, steps) or None")
-        if int(top_hypotheses) < 1:
-            raise ValueError(f"top_hypotheses must be >= 1, got {top_hypotheses}")
-        if not float(class_balance) >= 0:
-            raise ValueError(f"class_balance must be >= 0, got {class_balance}")
-        if class_balance and not int(n_classes):
-            raise ValueError("class_balance weighs the class posteriors; only JRVAE has classes")
         hidden = [int(v) for v in hidden]
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden must be one or more positive layer widths, got {hidden}")
+        if capacity is not None and len(capacity) != 3:
+            raise ValueError("capacity must be (z_max, gamma, steps) or None")
+        pose_settings = dict(pose_settings or {})
+        class_settings = dict(class_settings or {})
         super().__init__(
             seed=seed, device=device, image_shape=list(image_shape), latent_dim=int(latent_dim),
-            translation=bool(translation), scale=bool(scale), n_classes=int(n_classes),
             condition_dim=int(condition_dim), encoder=encoder, decoder=decoder, hidden=hidden,
-            pose=pose, n_rotations=int(n_rotations), symmetry=int(symmetry),
-            angle_prior=float(angle_prior), translation_prior=float(translation_prior),
-            scale_prior=float(scale_prior), encoder_size=int(encoder_size),
-            top_hypotheses=int(top_hypotheses), beta=float(beta),
+            encoder_size=int(encoder_size), beta=float(beta),
             capacity=None if capacity is None else [float(v) for v in capacity],
-            class_balance=float(class_balance),
+            **pose_settings, **class_settings,
         )
         self.image_shape = image_shape
-        net_cfg = dict(self.config, rotation=self._rotation, image_shape=image_shape)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.module = InvariantNet(net_cfg).to(self.device)
-        self._fitted = False
-        self._n_fits = 0
+        self.top_hypotheses = pose_settings.get("top_hypotheses", 1)
+        invariances = set()
+        if pose_settings:
+            invariances = {"rotation"} | {name for name in ("translation", "scale")
+                                          if pose_settings[name]}
+        network_pose = {name: pose_settings[name] for name in (
+            "pose", "n_rotations", "symmetry", "angle_prior", "translation_prior",
+            "scale_prior") if name in pose_settings}
+        self._build_module(lambda: InvariantNet(
+            image_shape, int(latent_dim), invariances, condition_dim=int(condition_dim),
+            encoder=encoder, decoder=decoder, hidden=hidden, encoder_size=int(encoder_size),
+            **network_pose, **class_settings))
         self._step = 0
         self._optimizer = None
 
@@ -205,24 +242,12 @@ class _VAEFamily(Estimator):
         return torch.as_tensor(c, device=self.device)
 
     def _normalise(self, X: np.ndarray, name: str = "X") -> torch.Tensor:
-        m = self.module
-        out = (torch.as_tensor(X, device=self.device) - m.x_mean) / m.x_std
-        if not bool(torch.isfinite(out).all()):
-            raise ValueError(f"{name} overflows float32 once standardised by the training mean "
-                             f"{float(m.x_mean):.3g} and std {float(m.x_std):.3g}; rescale it")
-        return out
+        """Images standardised by the training mean and std (``ValueError`` on overflow)."""
+        return self.module.standardize.checked(torch.as_tensor(X, device=self.device), name)
 
     def _check_fitted(self) -> None:
         if not self._fitted:
             raise not_fitted(type(self).__name__)
-
-    def _generator(self, seed: int) -> torch.Generator:
-        try:
-            g = torch.Generator(device=self.device)
-        except RuntimeError:  # a backend without device generators
-            g = torch.Generator()
-        g.manual_seed(seed)
-        return g
 
     # -- training --------------------------------------------------------------------------
     def fit(
@@ -236,16 +261,16 @@ class _VAEFamily(Estimator):
         condition=None,
         validation=None,
         validation_condition=None,
-    ) -> dict:
+    ) -> History:
         """Train on images ``X`` ``(N, H, W)`` (any units; normalised internally by the mean
         and standard deviation of the first ``fit``'s data, kept in the checkpoint).
 
-        Returns the history: a dict of per-epoch lists ``loss`` (negative ELBO per image,
-        nats, plus JRVAE's class-balance term), ``recon``, ``kl_z``, ``kl_pose``,
-        ``kl_class``, ``class_balance`` (the batch class marginal's KL from uniform, nats;
-        0 without classes), ``seconds`` and, with ``validation`` images, ``val_loss``.
-        Calling ``fit`` again continues training (same optimiser state unless ``lr``
-        changes; the shuffling seed moves on).
+        Returns the ``History``: per-epoch lists ``loss`` (negative ELBO per image, nats,
+        plus JRVAE's class-balance term), ``recon``, ``kl_z``, ``kl_pose``, ``kl_class``,
+        ``class_balance`` (the batch class marginal's KL from uniform, nats; 0 without
+        classes), ``seconds`` and, with ``validation`` images, ``val_loss`` (every
+        hypothesis scored exactly). Calling ``fit`` again continues training (same
+        optimiser state unless ``lr`` changes; the shuffling seed moves on).
 
         Raises ``TrainingDivergedError`` (a ``FloatingPointError``) naming the epoch when a
         batch loss is NaN/inf or exceeds 1e3 times the first batch's loss (at least
@@ -257,9 +282,7 @@ class _VAEFamily(Estimator):
         cond = self._condition(condition, len(X))
         m = self.module
         if not self._fitted:
-            mean, std = mean_std(X, "X")
-            m.x_mean.fill_(mean)
-            m.x_std.fill_(std if std > 0 else 1.0)
+            m.standardize.set_statistics(*mean_std(X, "X"))
         data = self._normalise(X)
         inputs = m.training_inputs(data)  # what the loss reads, once per fit (not per batch)
         val = None
@@ -267,55 +290,41 @@ class _VAEFamily(Estimator):
             V = self._images(validation, "validation")
             val = (m.training_inputs(self._normalise(V, "validation")),
                    self._condition(validation_condition, len(V)))
-        seed = self.seed + 1000 * self._n_fits
-        self._n_fits += 1
+        # the fit's random streams: shuffling (on the CPU: the same order on any device),
+        # reparametrisation noise, validation noise
+        seed = self._fit_seed()
         g_perm = torch.Generator().manual_seed(seed)
         g_noise = self._generator(seed + 1)
         g_val = self._generator(seed + 2)
+        validate = None if val is None else (lambda: self._eval_loss(*val, g_val, batch_size))
         if self._optimizer is None or self._optimizer.param_groups[0]["lr"] != lr:
             self._optimizer = torch.optim.Adam(m.parameters(), lr=lr)
-        opt = self._optimizer  # kept across fit calls, so training continues smoothly
-        beta = self.config["beta"]
-        keys = ("loss", "recon", "kl_z", "kl_pose", "kl_class", "class_balance")
-        history: dict[str, list] = {k: [] for k in (*keys, "seconds")}
-        if val is not None:
-            history["val_loss"] = []
-        from tqdm.auto import tqdm
-
         n = len(data)
-        # stops a NaN/inf or exploding loss; the floor is the loss of standardised images
-        # reconstructed by their mean, 0.5 nat per pixel
-        h, w = self.image_shape
-        guard = DivergenceGuard(floor=0.5 * h * w)
-        bar = tqdm(range(1, int(epochs) + 1), disable=not progress, desc=type(self).__name__)
-        for epoch in bar:
-            t0 = time.perf_counter()
-            m.train()
+
+        def epoch_batches(epoch):
             perm = torch.randperm(n, generator=g_perm).to(self.device)
-            sums = dict.fromkeys(keys, 0.0)
             for start in range(0, n, batch_size):
                 idx = perm[start:start + batch_size]
-                batch = m.batch(inputs, idx)
-                loss, parts = m.loss(batch, None if cond is None else cond[idx], g_noise,
-                                     beta, self._capacity(), self.config["top_hypotheses"])
-                value = float(loss.detach())
-                guard.check(value, epoch)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                self._step += 1
-                w = len(idx) / n
-                sums["loss"] += value * w
-                for k, v in parts.items():
-                    sums[k] += v * w
-            for k in keys:
-                history[k].append(sums[k])
-            history["seconds"].append(time.perf_counter() - t0)
-            if val is not None:
-                history["val_loss"].append(self._eval_loss(*val, g_val, batch_size))
-            bar.set_postfix(loss=f"{sums['loss']:.1f}")
+                yield idx, len(idx) / n
+
+        def batch_loss(idx):
+            loss, parts = m.loss(m.batch(inputs, idx), None if cond is None else cond[idx],
+                                 g_noise, self.config["beta"], self._capacity(),
+                                 self.top_hypotheses)
+            return loss, {name: parts.get(name, 0.0) for name in LOSS_PARTS}
+
+        def count_step():
+            self._step += 1
+
+        h, w = self.image_shape
+        # the divergence floor: the loss of standardised images reconstructed by their mean,
+        # 0.5 nat per pixel
+        history = run_epochs(
+            module=m, optimizer=self._optimizer, epoch_batches=epoch_batches,
+            batch_loss=batch_loss, epochs=int(epochs), desc=type(self).__name__,
+            progress=progress, guard_floor=0.5 * h * w, validate=validate,
+            after_step=count_step)
         self._fitted = True
-        m.eval()
         if m.translation:
             self._set_origin(data, cond)
         return history
@@ -326,7 +335,7 @@ class _VAEFamily(Estimator):
         if cfg["decoder"] != "coordinate":
             return int(batch_size)
         h, w = self.image_shape
-        per_image = max(cfg["n_classes"], 1) * self.module.k * h * w * cfg["hidden"][0]
+        per_image = max(self.module.n_classes, 1) * self.module.n_angles * h * w * cfg["hidden"][0]
         return int(max(1, min(batch_size, 25_000_000 // per_image)))
 
     @torch.inference_mode()
@@ -362,7 +371,7 @@ class _VAEFamily(Estimator):
             batch = self.module.batch(inputs, torch.arange(s, min(s + batch_size, n),
                                                            device=self.device))
             loss, _ = self.module.loss(batch, c, gen, self.config["beta"], self._capacity(),
-                                       None)
+                                       top=None)
             total += float(loss) * len(batch["target"])
         return total / n
 
@@ -461,11 +470,11 @@ class _VAEFamily(Estimator):
             oh = None if onehot is None else onehot[sl]
             cc = None if cond is None else cond[sl]
             x = m.decode(zt, a, o, sc, oh, cc)[:, 0]
-            out.append((x * m.x_std + m.x_mean).float().cpu().numpy())
+            out.append(m.standardize.inverse(x).float().cpu().numpy())
         return np.concatenate(out)
 
     def _class_onehot(self, classes, n: int) -> torch.Tensor | None:
-        c = self.config["n_classes"]
+        c = self.module.n_classes
         if c == 0:
             if classes is not None:
                 raise ValueError("this model has no classes (n_classes=0); drop classes")
@@ -527,34 +536,35 @@ class _VAEFamily(Estimator):
 
 
 class VAE(_VAEFamily):
-    """Plain VAE (no pose): ``VAE(image_shape, latent_dim=2, condition_dim=0, encoder="mlp",
-    decoder="resample", hidden=(128, 128), beta=1.0, seed=0, device="auto")``.
+    """Plain VAE (no pose): ``VAE(image_shape, latent_dim=2, *, condition_dim=0,
+    encoder="mlp", decoder="resample", hidden=(128, 128), encoder_size=32, beta=1.0,
+    capacity=None, seed=0, device="auto")``.
 
     The baseline that shows why invariance is needed: on rotated objects its latents encode
-    the rotation. ``encode`` returns ``angle=None, offset=None``.
+    the rotation. ``encode`` returns ``angle=None, offset=None``. Pose arguments
+    (``translation``, ``n_rotations``, ...) and classes raise ``TypeError``: use ``RVAE`` or
+    ``JRVAE``.
     """
 
-    def __init__(self, image_shape, latent_dim: int = 2, **kwargs):
-        for name in ("translation", "scale", "n_classes"):
-            if kwargs.pop(name, False):
-                raise ValueError(f"VAE has no pose or classes; use RVAE/JRVAE for {name}=")
-        super().__init__(image_shape, latent_dim, **kwargs)
+    def __init__(self, image_shape, latent_dim: int = 2, **options):
+        _refuse(options, POSE_DEFAULTS, "VAE", "it has no pose; use RVAE for a model that "
+                "infers rotation (translation=, scale= add offsets and a scale)")
+        _refuse(options, ("n_classes", "class_balance"), "VAE", "it has no classes; use JRVAE")
+        super().__init__(image_shape, latent_dim, **options)
 
 
 class RVAE(_VAEFamily):
     """Rotation-invariant VAE; ``translation=True`` adds offsets, ``scale=True`` a scale.
 
-    ``RVAE(image_shape, latent_dim=2, *, translation=True, scale=False, condition_dim=0,
-    encoder="mlp", decoder="resample", hidden=(128, 128), pose="enumerate", n_rotations=12,
-    symmetry=1, angle_prior=0.1, translation_prior=0.1, scale_prior=0.1, encoder_size=32,
-    top_hypotheses=1, beta=1.0, capacity=None, seed=0, device="auto")``
+    ``RVAE(image_shape, latent_dim=2, *, translation=True, scale=False, pose="enumerate",
+    n_rotations=12, symmetry=1, angle_prior=0.1, translation_prior=0.1, scale_prior=0.1,
+    top_hypotheses=1, condition_dim=0, encoder="mlp", decoder="resample", hidden=(128, 128),
+    encoder_size=32, beta=1.0, capacity=None, seed=0, device="auto")``
 
     - ``n_rotations``: K angle hypotheses enumerated exactly (``pose="enumerate"``), each
       refined by up to 1.5 half-steps; ``pose="regress"`` regresses the angle directly (the
-      anchors' design, for comparison). 12 by default (JRVAE: 16): on the test objects
-      (seeds 0-3, 3 epochs) K = 12 and K = 16 reached the same angle (0.998-0.999), offset
-      (0.979-0.982 against 0.978-0.983) and shape (0.984-0.988 against 0.987-0.988)
-      correlations, and K = 12 trains 2-3 % faster.
+      reference implementations' design, for comparison). 12 by default (JRVAE: 16): as
+      accurate as 16 on full-circle rotations, and cheaper.
     - ``symmetry``: n-fold symmetric objects (graphene: 3, rods: 2) put all K hypotheses in
       ``[0, 2 pi / n)`` and encode angles modulo ``2 pi / n``; 1 (the default) assumes
       nothing.
@@ -570,57 +580,53 @@ class RVAE(_VAEFamily):
       ``encoder="conv"`` runs a small CNN on each explicit copy.
     - ``top_hypotheses``: training ranks every angle hypothesis without gradient (on half the
       pixels of 2x-binned images) and decodes only this many most probable ones per image
-      with gradient (1 by default for RVAE: on the test objects, seeds 0-3, 1 and 2 reached
-      the same angle, offset and shape correlations after 3 epochs, and 1 is cheaper; JRVAE
-      keeps 4 of its class x angle hypotheses). ``encode`` always scores every hypothesis exactly.
+      with gradient (RVAE: 1, the posterior being nearly one-hot once trained; JRVAE keeps 4
+      of its class x angle hypotheses). ``encode`` always scores every hypothesis exactly.
+
+    Classes (``n_classes``, ``class_balance``) raise ``TypeError``: use ``JRVAE``.
     """
 
-    _rotation = True
-
-    def __init__(self, image_shape, latent_dim: int = 2, *, translation: bool = True,
-                 n_rotations: int = 12, top_hypotheses: int = 1, **kwargs):
-        kwargs.pop("n_classes", None)
-        super().__init__(image_shape, latent_dim, translation=translation,
-                         n_rotations=n_rotations, top_hypotheses=top_hypotheses, **kwargs)
+    def __init__(self, image_shape, latent_dim: int = 2, **options):
+        _refuse(options, ("n_classes", "class_balance"), "RVAE",
+                "it has no classes; use JRVAE(image_shape, latent_dim, n_classes)")
+        pose_settings = _pose_settings(options)
+        super().__init__(image_shape, latent_dim, pose_settings=pose_settings, **options)
 
 
 class JRVAE(_VAEFamily):
     """Joint rotation-invariant VAE: content latents plus one categorical latent of
     ``n_classes`` (one canonical image per class), with rotation and optional translation.
 
-    ``JRVAE(image_shape, latent_dim=2, n_classes=4, *, translation=True, capacity=None,
-    class_balance=10.0, ...)`` plus every ``RVAE`` argument (``n_rotations=16``,
-    ``top_hypotheses=4`` by default).
+    ``JRVAE(image_shape, latent_dim=2, n_classes=4, *, class_balance=10.0, ...)`` plus every
+    ``RVAE`` argument (``n_rotations=16``, ``top_hypotheses=4`` by default).
 
     The class is enumerated exactly together with the K angle hypotheses: its posterior is
     computed from the reconstruction errors of every (class, angle) pair, so no relaxation
     (Gumbel-softmax) is needed and no classifier has to catch up with the decoders.
-    ``capacity = (z_max, gamma, steps)`` anneals the continuous KL as in the anchors: the
-    term ``beta * KL_z`` becomes ``gamma * |KL_z - C(t)|`` with ``C`` growing linearly from 0
-    to ``z_max`` nats over ``steps`` optimiser steps, so that the classes form before the
-    continuous latents can absorb the differences between them (the anchors used
-    ``(5.0, 30.0, 25000)``). The default, ``capacity=None``, trains the plain ELBO, which with
-    the exact class posterior separated the four card glyphs fastest (see ``tests``); the
-    discrete KL needs no annealing here, it is part of the mixture likelihood.
+    ``capacity = (z_max, gamma, steps)`` anneals the continuous KL as the reference
+    implementations do: the term ``beta * KL_z`` becomes ``gamma * |KL_z - C(t)|`` with ``C``
+    growing linearly from 0 to ``z_max`` nats over ``steps`` optimiser steps, so that the
+    classes form before the continuous latents can absorb the differences between them (the
+    reference implementations used ``(5.0, 30.0, 25000)``). The default, ``capacity=None``,
+    trains the plain ELBO: with the exact class posterior the classes need no head start, and
+    the discrete KL needs no annealing, it is part of the mixture likelihood.
 
     ``class_balance`` weighs ``KL(q(c) || uniform)``, ``q(c)`` the mean class posterior over
     each training batch (of the hypotheses decoded with gradient), added to the loss. The
     ELBO's class prior is uniform already; this holds the aggregate posterior to it. Without
-    it, two card glyphs often shared one class while another class stayed empty or split a
-    glyph: 2000 easiest cards, 3 epochs, model seeds 0-11, 5 of 12 runs ended at 0.72-0.75
-    class accuracy, against 1 of 12 (0.75) with 10, the other 11 at 1.00; on difficulty
-    level 2 (seeds 0-3) the accuracy went from 0.63-1.00 (mean 0.81) to 0.85-1.00 (mean
-    0.95). 30 balanced faster but split glyphs after 6 epochs (0.77, 0.80 on 2 of 6 seeds).
+    it, two similar classes can end up sharing one class while another class stays empty or
+    splits one; a much larger weight balances faster but splits classes in longer training.
     Lower it, or set 0, for classes of very unequal size.
     """
 
-    _rotation = True
-
     def __init__(self, image_shape, latent_dim: int = 2, n_classes: int = 4, *,
-                 translation: bool = True, capacity=None, class_balance: float = 10.0,
-                 **kwargs):
+                 class_balance: float = 10.0, **options):
         if int(n_classes) < 2:
             raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-        super().__init__(image_shape, latent_dim, translation=translation,
-                         n_classes=n_classes, capacity=capacity, class_balance=class_balance,
-                         **kwargs)
+        if not float(class_balance) >= 0:
+            raise ValueError(f"class_balance must be >= 0, got {class_balance}")
+        pose_settings = _pose_settings(options, n_rotations=16, top_hypotheses=4)
+        super().__init__(image_shape, latent_dim, pose_settings=pose_settings,
+                         class_settings=dict(n_classes=int(n_classes),
+                                             class_balance=float(class_balance)),
+                         **options)

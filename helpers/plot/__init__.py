@@ -1,17 +1,27 @@
 """Figures a scientist would put in a paper: labelled axes, colour bars, units.
 
-Functions take numpy arrays and return the matplotlib ``Figure`` (or draw on a given ``ax``).
+Every figure function is named ``plot_*``, takes numpy arrays (or a simulator's dataclass) and
+returns the matplotlib ``Figure`` (or draws on a given ``ax``). Notebooks import the package
+as ``import helpers.plot as hplot`` and call ``hplot.plot_...``; every figure function is
+exported here. :func:`tile_mosaic` is the one array helper (it tiles images into one image,
+draws nothing).
 """
 
-from .divide import active_learning_curves, component_maps, latent_scatter, recovery_scatter
-from .features import histograms, latent_map, patch_mosaic, show_coordinates, show_trajectories
-from .latent import mosaic, plot_angle_recovery, plot_latent_histograms, plot_manifold
+from .divide import plot_active_learning_curves, plot_component_maps, plot_recovery_scatter
+from .features import (
+    plot_coordinates,
+    plot_histograms,
+    plot_latent_map,
+    plot_patch_mosaic,
+    plot_trajectories,
+)
+from .latent import plot_angle_recovery, plot_latent_histograms, plot_latent_scatter, plot_manifold
 from .previews import (
-    preview_graphene,
-    preview_hysteresis,
-    preview_protein,
-    preview_switching,
-    preview_temperature_series,
+    plot_preview_graphene,
+    plot_preview_hysteresis,
+    plot_preview_protein,
+    plot_preview_switching,
+    plot_preview_temperature_series,
 )
 from .spectra import (
     plot_error_maps,
@@ -21,3 +31,31 @@ from .spectra import (
     plot_loop_predictions,
     plot_patch_predictions,
 )
+from .tiles import tile_mosaic
+
+__all__ = [
+    "plot_active_learning_curves",
+    "plot_angle_recovery",
+    "plot_component_maps",
+    "plot_coordinates",
+    "plot_error_maps",
+    "plot_histograms",
+    "plot_latent_classes",
+    "plot_latent_histograms",
+    "plot_latent_map",
+    "plot_latent_mosaic",
+    "plot_latent_scatter",
+    "plot_loop_grid",
+    "plot_loop_predictions",
+    "plot_manifold",
+    "plot_patch_mosaic",
+    "plot_patch_predictions",
+    "plot_preview_graphene",
+    "plot_preview_hysteresis",
+    "plot_preview_protein",
+    "plot_preview_switching",
+    "plot_preview_temperature_series",
+    "plot_recovery_scatter",
+    "plot_trajectories",
+    "tile_mosaic",
+]

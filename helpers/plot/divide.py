@@ -1,9 +1,13 @@
 """Figures of the DIVIDE notebook: recovered mechanism contributions, latents, active learning.
 
-- :func:`component_maps`: true and recovered contribution of each mechanism, as site maps;
-- :func:`recovery_scatter`: recovered vs true contribution, one panel per mechanism;
-- :func:`latent_scatter`: a mechanism's 2-D latent coloured by a known class;
-- :func:`active_learning_curves`: held-out error vs labelled points, one curve per strategy.
+- :func:`plot_component_maps`: true and recovered contribution of each mechanism, as site
+  maps;
+- :func:`plot_recovery_scatter`: recovered vs true contribution, one panel per mechanism;
+- :func:`plot_active_learning_curves`: held-out error vs labelled points, one curve per
+  strategy.
+
+A mechanism's latent coloured by a known class is drawn by
+:func:`helpers.plot.latent.plot_latent_scatter` (its ``classes`` argument).
 
 Every function returns the matplotlib ``Figure``. Site maps are drawn with ``imshow`` (origin
 upper left, ``(row, col)`` in sites).
@@ -15,9 +19,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["component_maps", "recovery_scatter", "latent_scatter", "active_learning_curves"]
+from ._common import CLASS_COLOURS
 
-_CLASS_COLOURS = ["tab:cyan", "tab:orange", "tab:red", "tab:green", "tab:purple", "tab:olive"]
+__all__ = ["plot_component_maps", "plot_recovery_scatter", "plot_active_learning_curves"]
 
 
 def _check_maps(maps: Mapping[str, np.ndarray]) -> None:
@@ -28,8 +32,8 @@ def _check_maps(maps: Mapping[str, np.ndarray]) -> None:
         raise ValueError(f"maps must all be 2-D with one shape, got {shapes}")
 
 
-def component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np.ndarray],
-                   units: str = "", centre: bool = True):
+def plot_component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np.ndarray],
+                        units: str = "", centre: bool = True):
     """True (top row) and recovered (bottom row) contribution maps, one column per mechanism.
 
     Args:
@@ -65,9 +69,10 @@ def component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np.n
     return fig
 
 
-def recovery_scatter(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np.ndarray],
-                     errors: Mapping[str, np.ndarray] | None = None,
-                     scores: Mapping[str, float] | None = None, units: str = ""):
+def plot_recovery_scatter(truth: Mapping[str, np.ndarray],
+                          recovered: Mapping[str, np.ndarray],
+                          errors: Mapping[str, np.ndarray] | None = None,
+                          scores: Mapping[str, float] | None = None, units: str = ""):
     """Recovered vs true contribution per mechanism (both centred), with the identity line.
 
     Args:
@@ -100,33 +105,8 @@ def recovery_scatter(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np
     return fig
 
 
-def latent_scatter(latent: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None = None,
-                   title: str = "latent", ax=None):
-    """A ``(N, 2)`` latent coloured by the integer ``labels`` (N,)."""
-    import matplotlib.pyplot as plt
-
-    z = np.asarray(latent, float)
-    lab = np.asarray(labels)
-    if z.ndim != 2 or z.shape[1] < 2 or len(z) != len(lab):
-        raise ValueError(f"latent must be (N, >=2) matching labels (N,), "
-                         f"got {z.shape}, {lab.shape}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.2, 4))
-    else:
-        fig = ax.figure
-    for k, c in enumerate(np.unique(lab)):
-        sel = lab == c
-        name = class_names[int(c)] if class_names is not None else f"class {c}"
-        ax.scatter(z[sel, 0], z[sel, 1], s=8, color=_CLASS_COLOURS[k % len(_CLASS_COLOURS)],
-                   label=name, alpha=0.7)
-    ax.set_xlabel("z1")
-    ax.set_ylabel("z2")
-    ax.set_title(title)
-    ax.legend(fontsize=8, markerscale=2)
-    return fig
-
-
-def active_learning_curves(results: Mapping[str, Sequence], ylabel: str = "held-out RMSE"):
+def plot_active_learning_curves(results: Mapping[str, Sequence],
+                                ylabel: str = "held-out RMSE"):
     """Error vs labelled points per strategy.
 
     Args:
@@ -139,7 +119,7 @@ def active_learning_curves(results: Mapping[str, Sequence], ylabel: str = "held-
         raise ValueError("results is empty")
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for k, (name, runs) in enumerate(results.items()):
-        colour = _CLASS_COLOURS[k % len(_CLASS_COLOURS)]
+        colour = CLASS_COLOURS[k % len(CLASS_COLOURS)]
         curves = np.stack([r.rmse for r in runs])
         n = runs[0].n_labelled
         for c in curves:

@@ -1,10 +1,10 @@
 """Figures of the segmentation and local-structure steps.
 
-- :func:`show_coordinates`: found (or true) positions over one or several frames;
-- :func:`show_trajectories`: linked trajectories over a frame;
-- :func:`patch_mosaic`: a grid of patches (optionally titled by a label);
-- :func:`latent_map`: per-object values (latents, classes) painted over an image;
-- :func:`histograms`: overlaid histograms of one or several value sets.
+- :func:`plot_coordinates`: found (or true) positions over one or several frames;
+- :func:`plot_trajectories`: linked trajectories over a frame;
+- :func:`plot_patch_mosaic`: a grid of patches (optionally titled by a label);
+- :func:`plot_latent_map`: per-object values (latents, classes) painted over an image;
+- :func:`plot_histograms`: overlaid histograms of one or several value sets.
 
 Every function returns the matplotlib ``Figure``; pass ``ax`` to draw into an existing axis.
 Coordinates are ``(row, col)`` pixels, drawn over ``imshow`` (origin upper left).
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "show_coordinates",
-    "show_trajectories",
-    "patch_mosaic",
-    "latent_map",
-    "histograms",
-]
+from ._common import CLASS_COLOURS
 
-_CLASS_COLOURS = ["tab:cyan", "tab:orange", "tab:red", "tab:green", "tab:purple", "tab:olive"]
+__all__ = [
+    "plot_coordinates",
+    "plot_trajectories",
+    "plot_patch_mosaic",
+    "plot_latent_map",
+    "plot_histograms",
+]
 
 
 def _axes(ax, n: int = 1, size: float = 4.0):
@@ -51,7 +51,7 @@ def _pixel_axes(ax, title: str | None, pixel_size: float | None, pixel_unit: str
                 fontsize=8, va="bottom")
 
 
-def show_coordinates(frames, coords, frame_index=None, class_names=None, ax=None,
+def plot_coordinates(frames, coords, frame_index=None, class_names=None, ax=None,
                      marker_size: float = 6.0, pixel_size: float | None = None,
                      pixel_unit: str = "\u00c5", cmap: str = "gray"):
     """Positions over one image or over chosen frames of a movie.
@@ -84,7 +84,7 @@ def show_coordinates(frames, coords, frame_index=None, class_names=None, ax=None
             sel = classes == k
             name = (class_names or {}).get(int(k), f"class {k}")
             a.scatter(pts[sel, 1], pts[sel, 0], s=marker_size, label=f"{name} ({sel.sum()})",
-                      color=_CLASS_COLOURS[int(k) % len(_CLASS_COLOURS)], linewidths=0)
+                      color=CLASS_COLOURS[int(k) % len(CLASS_COLOURS)], linewidths=0)
         if len(pts):
             a.legend(loc="upper right", fontsize=7, markerscale=2)
         _pixel_axes(a, f"frame {t}", pixel_size, pixel_unit)
@@ -92,7 +92,7 @@ def show_coordinates(frames, coords, frame_index=None, class_names=None, ax=None
     return fig
 
 
-def show_trajectories(image, trajectories, ax=None, min_length: int = 2,
+def plot_trajectories(image, trajectories, ax=None, min_length: int = 2,
                       color_by=None, cmap: str = "viridis", label: str = "frame"):
     """Trajectories ``[frame, row, col]`` (``helpers.features.Tracks.trajectories``) over
     an image.
@@ -131,8 +131,8 @@ def show_trajectories(image, trajectories, ax=None, min_length: int = 2,
     return fig
 
 
-def patch_mosaic(patches, n: int = 64, ncols: int = 8, labels=None, seed: int = 0,
-                 cmap: str = "viridis", title: str | None = None):
+def plot_patch_mosaic(patches, n: int = 64, ncols: int = 8, labels=None, seed: int = 0,
+                      cmap: str = "viridis", title: str | None = None):
     """A grid of ``n`` patches, drawn at random (reproducibly) when there are more.
 
     Args:
@@ -165,10 +165,10 @@ def patch_mosaic(patches, n: int = 64, ncols: int = 8, labels=None, seed: int = 
     return fig
 
 
-def latent_map(image, coords, values, ax=None, overlay=None, overlay_label: str = "Si",
-               cmap: str = "RdBu_r", label: str = "latent", marker_size: float = 8.0,
-               vmin=None, vmax=None, pixel_size: float | None = None,
-               pixel_unit: str = "\u00c5"):
+def plot_latent_map(image, coords, values, ax=None, overlay=None, overlay_label: str = "Si",
+                    cmap: str = "RdBu_r", label: str = "latent", marker_size: float = 8.0,
+                    vmin=None, vmax=None, pixel_size: float | None = None,
+                    pixel_unit: str = "\u00c5"):
     """Per-object values drawn as coloured points over an image.
 
     Args:
@@ -200,8 +200,8 @@ def latent_map(image, coords, values, ax=None, overlay=None, overlay_label: str 
     return fig
 
 
-def histograms(values, bins=50, labels=None, xlabel: str = "value", ax=None,
-               density: bool = True, title: str | None = None):
+def plot_histograms(values, bins=50, labels=None, xlabel: str = "value", ax=None,
+                    density: bool = True, title: str | None = None):
     """Overlaid histograms.
 
     Args:

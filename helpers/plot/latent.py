@@ -1,45 +1,26 @@
 """Figures of learned latent spaces: decoded manifolds, encoded vs true angle, latent
-histograms. Each function returns the matplotlib ``Figure``."""
+histograms, latent scatters (coloured by a continuous value or by known classes). Each
+function returns the matplotlib ``Figure``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-__all__ = ["mosaic", "plot_manifold", "plot_angle_recovery", "plot_latent_histograms",
+from ._common import CLASS_COLOURS, figure_and_axis
+from .tiles import tile_mosaic
+
+__all__ = ["plot_manifold", "plot_angle_recovery", "plot_latent_histograms",
            "plot_latent_scatter"]
-
-
-def mosaic(grid: np.ndarray, pad: int = 1, fill: float | None = None) -> np.ndarray:
-    """Tile ``(rows, cols, H, W)`` images into one ``(rows*(H+pad)-pad, cols*(W+pad)-pad)``
-    array; gaps get ``fill`` (default: the grid's minimum)."""
-    g = np.asarray(grid, dtype=np.float32)
-    if g.ndim != 4:
-        raise ValueError(f"grid must be (rows, cols, H, W), got shape {g.shape}")
-    r, c, h, w = g.shape
-    out = np.full((r * (h + pad) - pad, c * (w + pad) - pad),
-                  g.min() if fill is None else fill, dtype=np.float32)
-    for i in range(r):
-        for j in range(c):
-            out[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = g[i, j]
-    return out
-
-
-def _axes(ax, figsize):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-    else:
-        fig = ax.figure
-    return fig, ax
 
 
 def plot_manifold(grid: np.ndarray, ax=None, title: str = "decoded latent manifold",
                   labels: tuple[str, str] = ("$z_1$", "$z_2$"), cmap: str = "viridis"):
     """Show ``model.manifold(n)`` (``(n, n, H, W)``): first latent to the right, second
     upwards (the layout ``manifold`` returns)."""
-    fig, ax = _axes(ax, (5, 5))
-    ax.imshow(mosaic(grid), cmap=cmap)
+    fig, ax = figure_and_axis(ax, (5, 5))
+    ax.imshow(tile_mosaic(grid), cmap=cmap)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel(f"{labels[0]} $\\rightarrow$")
@@ -52,15 +33,15 @@ def plot_angle_recovery(true_angle, encoded_angle, symmetry: int = 1, ax=None,
                         title: str | None = None):
     """Encoded against true angle (degrees), after removing the best constant offset and
     wrapping modulo ``360 / symmetry``; the title gives the circular correlation."""
-    from ..models.metrics import angle_error, circular_correlation
+    from ..analysis import angle_error, circular_correlation
 
     t = np.asarray(true_angle, dtype=float)
     e = np.asarray(encoded_angle, dtype=float)
-    r = circular_correlation(e, t, symmetry)
+    r = circular_correlation(t, e, symmetry)
     period = 2 * np.pi / symmetry
-    err = angle_error(e, t, symmetry)
+    err = angle_error(t, e, symmetry)
     aligned = np.mod(t + err, period)
-    fig, ax = _axes(ax, (4.5, 4.5))
+    fig, ax = figure_and_axis(ax, (4.5, 4.5))
     ax.scatter(np.degrees(np.mod(t, period)), np.degrees(aligned), s=3, alpha=0.5)
     top = np.degrees(period)
     ax.plot([0, top], [0, top], color="k", lw=0.8, ls="--")
@@ -95,14 +76,47 @@ def plot_latent_histograms(values: np.ndarray, names=None, bins: int = 50, axes=
 
 
 def plot_latent_scatter(z: np.ndarray, color=None, ax=None, label: str = "",
-                        dims: tuple[int, int] = (0, 1), cmap: str = "twilight"):
-    """Scatter two latents coloured by ``color`` (e.g. the true angle, cyclic colour map)."""
+                        dims: tuple[int, int] = (0, 1), cmap: str = "twilight",
+                        classes=None, class_names: Sequence[str] | None = None,
+                        title: str | None = None):
+    """Scatter two latents, coloured by a continuous value or by known classes.
+
+    Args:
+        z: ``(N, D)`` latent codes, ``D >= 2``; columns ``dims`` are drawn.
+        color: optional ``(N,)`` continuous value (e.g. the true angle), drawn with ``cmap``
+            (cyclic by default) and a colour bar labelled ``label``.
+        classes: optional ``(N,)`` integer class of each code, one colour per class and a
+            legend; ``class_names[c]`` names class ``c`` (default ``"class c"``). Give
+            ``color`` or ``classes``, not both.
+        title: axis title.
+
+    Returns:
+        The ``Figure`` (that of ``ax`` when given).
+    """
     z = np.asarray(z, dtype=float)
-    fig, ax = _axes(ax, (4.5, 4))
-    sc = ax.scatter(z[:, dims[0]], z[:, dims[1]], c=color, s=3, cmap=cmap if color is not None
-                    else None)
+    if z.ndim != 2 or z.shape[1] <= max(dims):
+        raise ValueError(f"z must be (N, D) with D > {max(dims)} for dims={dims}, got shape "
+                         f"{z.shape}")
+    if color is not None and classes is not None:
+        raise ValueError("give color (a continuous value) or classes (integer labels), not both")
+    fig, ax = figure_and_axis(ax, (4.5, 4))
+    x, y = z[:, dims[0]], z[:, dims[1]]
+    if classes is not None:
+        lab = np.asarray(classes)
+        if lab.shape != (len(z),):
+            raise ValueError(f"classes must be (N,) = ({len(z)},) like z, got {lab.shape}")
+        for k, c in enumerate(np.unique(lab)):
+            sel = lab == c
+            name = class_names[int(c)] if class_names is not None else f"class {c}"
+            ax.scatter(x[sel], y[sel], s=8, color=CLASS_COLOURS[k % len(CLASS_COLOURS)],
+                       label=name, alpha=0.7)
+        ax.legend(fontsize=8, markerscale=2)
+    else:
+        sc = ax.scatter(x, y, c=color, s=3, cmap=cmap if color is not None else None)
+        if color is not None:
+            fig.colorbar(sc, ax=ax, label=label)
     ax.set_xlabel(f"$z_{dims[0] + 1}$")
     ax.set_ylabel(f"$z_{dims[1] + 1}$")
-    if color is not None:
-        fig.colorbar(sc, ax=ax, label=label)
+    if title:
+        ax.set_title(title)
     return fig

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "preview_graphene",
-    "preview_protein",
-    "preview_switching",
-    "preview_hysteresis",
-    "preview_temperature_series",
+    "plot_preview_graphene",
+    "plot_preview_protein",
+    "plot_preview_switching",
+    "plot_preview_hysteresis",
+    "plot_preview_temperature_series",
 ]
 
 
@@ -48,7 +48,7 @@ def _figure(n_panels: int, extra: int = 0, height: float = 3.6):
     return fig, list(axes[0])
 
 
-def preview_graphene(movie, frames=None, show_atoms: bool = True):
+def plot_preview_graphene(movie, frames=None, show_atoms: bool = True):
     """Frames of a :class:`~helpers.simulate.GrapheneMovie` with the true atoms, and its trends.
 
     Each frame panel shows the HAADF counts (axes in angstrom); C atoms are dots coloured by
@@ -94,7 +94,7 @@ def preview_graphene(movie, frames=None, show_atoms: bool = True):
     return fig
 
 
-def preview_protein(movie, frames=None, show_particles: bool = True):
+def plot_preview_protein(movie, frames=None, show_particles: bool = True):
     """Frames of a :class:`~helpers.simulate.ProteinMovie` with true centres and orientations.
 
     Each frame panel shows the height (nm) with axes in nm; every particle's true centre and
@@ -136,7 +136,7 @@ def _wall_overlay(ax, mask, color=(0.0, 1.0, 1.0), alpha=0.6):
     ax.imshow(rgba, interpolation="nearest")
 
 
-def preview_switching(data, frames=None, show_walls: bool = True):
+def plot_preview_switching(data, frames=None, show_walls: bool = True):
     """PFM frames of a :class:`~helpers.simulate.SwitchingSequence` with true domain walls.
 
     Top row: piezoresponse amplitude x cos(phase) (arbitrary units) with the true walls in
@@ -177,7 +177,7 @@ def preview_switching(data, frames=None, show_walls: bool = True):
     return fig
 
 
-def preview_hysteresis(data, sites=None, show_walls: bool = True):
+def plot_preview_hysteresis(data, sites=None, show_walls: bool = True):
     """The domain image of a :class:`~helpers.simulate.HysteresisMap` and loops at chosen sites.
 
     Left: the image (piezoresponse at the first voltage step) with the true walls; the
@@ -218,7 +218,7 @@ def preview_hysteresis(data, sites=None, show_walls: bool = True):
     return fig
 
 
-def preview_temperature_series(data, temperatures=None, show_walls: bool = True):
+def plot_preview_temperature_series(data, temperatures=None, show_walls: bool = True):
     """Domain images of a :class:`~helpers.simulate.TemperatureSeries` and the order vs T.
 
     Args:

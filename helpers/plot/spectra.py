@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .latent import mosaic
+from ._common import figure_and_axis
+from .tiles import tile_mosaic
 
 __all__ = [
     "plot_loop_predictions",
@@ -130,17 +131,12 @@ def plot_latent_mosaic(tiles, axes_values, ax=None, title: str = "patches over t
     """Tiles ``(n, n, p, p)`` laid out over the latent plane.
 
     ``axes_values``: ``(2, n)`` latent values along dimension 1 (left to right) and 2 (bottom
-    to top), as returned by :func:`helpers.spectra.latent_grid`; row 0 of ``tiles`` is the top.
+    to top), as returned by :func:`helpers.analysis.latent_grid`; row 0 of ``tiles`` is the top.
     """
-    import matplotlib.pyplot as plt
-
     a = np.asarray(axes_values, dtype=float)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 5))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (5.5, 5))
     ext = [a[0][0], a[0][-1], a[1][0], a[1][-1]]
-    im = ax.imshow(mosaic(tiles), cmap=cmap, extent=ext, aspect="auto")
+    im = ax.imshow(tile_mosaic(tiles), cmap=cmap, extent=ext, aspect="auto")
     fig.colorbar(im, ax=ax, label=label)
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
     return fig
@@ -152,17 +148,12 @@ def plot_loop_grid(voltage, grid_loops, ax=None,
 
     Within each cell the voltage runs to the right and the response upwards.
     """
-    import matplotlib.pyplot as plt
-
     v = np.asarray(voltage, dtype=float)
     g = np.asarray(grid_loops, dtype=float)
     if g.ndim != 3 or g.shape[0] != g.shape[1] or g.shape[2] != len(v):
         raise ValueError(f"grid_loops must be (n, n, {len(v)}), got {g.shape}")
     n = g.shape[0]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 5))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (5.5, 5))
     x0 = (v - v.min()) / (np.ptp(v) or 1.0) * 0.85
     span = np.ptp(g) or 1.0
     for i in range(n):

@@ -25,3 +25,17 @@ from .mechanisms import (
 )
 from .objects import GlyphSet, RotatedObjects, card_glyphs, rotated_objects
 from .protein import ProteinMovie, nematic_order, protein_assembly_movie
+from .si_dopant import (
+    PEAK_OFFSET,
+    SiHopRates,
+    SiTransitions,
+    SteeringEpisode,
+    bond_directions,
+    hop_distance,
+    local_offsets,
+    neighbour_index,
+    neighbour_sites,
+    si_transition_experiment,
+    site_position,
+    sites_at_distance,
+)

@@ -11,6 +11,16 @@ import numpy as np
 from scipy import ndimage
 
 
+class Series:
+    """Mixin of the simulators' result dataclasses: ``len(result)`` is the number of frames
+    (or samples), the length of the field named by ``_length_of``."""
+
+    _length_of = "frames"
+
+    def __len__(self) -> int:
+        return len(getattr(self, self._length_of))
+
+
 def check_int(value, name: str, minimum: int, hint: str = "") -> int:
     """``value`` as an int >= ``minimum``, else ``ValueError`` naming the argument and the fix."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ._common import check_float, check_int, check_seed, upsample
+from ._common import Series, check_float, check_int, check_seed, upsample
 from ._lattice import LandauCoefficients, landau_force, landau_khalatnikov, uniaxial_coercive_field
 
 __all__ = [
@@ -120,7 +120,7 @@ def _repeat(a: np.ndarray, u: int) -> np.ndarray:
 
 
 @dataclass
-class SwitchingSequence:
+class SwitchingSequence(Series):
     """A dynamic-PFM switching sequence with its ground truth.
 
     Image arrays are ``(T, H, W)`` with ``H = upsample * lattice rows``.
@@ -150,6 +150,8 @@ class SwitchingSequence:
         params: the generator's arguments.
     """
 
+    _length_of = "amplitude"
+
     amplitude: np.ndarray
     phase: np.ndarray
     field: np.ndarray
@@ -165,8 +167,11 @@ class SwitchingSequence:
     upsample: int
     params: dict = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.amplitude)
+
+def _lattice_args(size, upsample_factor, seed) -> tuple[int, int, int]:
+    """Checked lattice side (sites, >= 8), pixels per site and seed of a lattice simulation."""
+    return (check_int(size, "size", 8, "lattice sites per side"),
+            check_int(upsample_factor, "upsample_factor", 1), check_seed(seed))
 
 
 def ferroelectric_switching(n_frames: int = 20, size: int = 64, upsample_factor: int = 4,
@@ -209,9 +214,7 @@ def ferroelectric_switching(n_frames: int = 20, size: int = 64, upsample_factor:
         :class:`SwitchingSequence`.
     """
     n_frames = check_int(n_frames, "n_frames", 1)
-    size = check_int(size, "size", 8, "lattice sites per side")
-    u = check_int(upsample_factor, "upsample_factor", 1)
-    seed = check_seed(seed)
+    size, u, seed = _lattice_args(size, upsample_factor, seed)
     field_start = check_float(field_start, "field_start", -2.0, 2.0)
     field_end = check_float(field_end, "field_end", -2.0, 2.0)
     duration = check_float(duration, "duration", 0.0, low_open=True, hint="model time")
@@ -495,7 +498,7 @@ def hysteresis_map(size: int = 60, n_voltages: int = 64, seed: int = 0, v_max: f
 
 
 @dataclass
-class TemperatureSeries:
+class TemperatureSeries(Series):
     """Domain images across a first-order ferroelectric transition.
 
     Attributes:
@@ -516,20 +519,19 @@ class TemperatureSeries:
         params: the generator's arguments.
     """
 
+    _length_of = "images"
+
     images: np.ndarray
     temperatures: np.ndarray
     tc: float
+    projection_angle: float
     polarization: np.ndarray
     domains: np.ndarray
     walls: np.ndarray
     mean_abs_p: np.ndarray
     ordered: np.ndarray
-    projection_angle: float
     upsample: int
     params: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.images)
 
 
 def _axis_polarization(a1, a2: float, a6: float) -> np.ndarray:
@@ -575,9 +577,7 @@ def temperature_series(n_temperatures: int = 19, size: int = 64, upsample_factor
         :class:`TemperatureSeries`.
     """
     n_temperatures = check_int(n_temperatures, "n_temperatures", 2)
-    size = check_int(size, "size", 8, "lattice sites per side")
-    u = check_int(upsample_factor, "upsample_factor", 1)
-    seed = check_seed(seed)
+    size, u, seed = _lattice_args(size, upsample_factor, seed)
     t_min = check_float(t_min, "t_min", 0.0, low_open=True, hint="kelvin")
     t_max = check_float(t_max, "t_max", t_min, low_open=True, hint="kelvin, above t_min")
     tc = check_float(tc, "tc", 0.0, low_open=True, hint="kelvin")

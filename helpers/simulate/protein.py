@@ -24,13 +24,13 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ._common import check_float, check_int, check_seed, check_shape
+from ._common import Series, check_float, check_int, check_seed, check_shape
 
 __all__ = ["ProteinMovie", "protein_assembly_movie", "nematic_order"]
 
 
 @dataclass
-class ProteinMovie:
+class ProteinMovie(Series):
     """A simulated HS-AFM movie of assembling rods with per-particle ground truth.
 
     Attributes:
@@ -58,9 +58,6 @@ class ProteinMovie:
     coupling: np.ndarray
     substrate_angle: float
     params: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.frames)
 
 
 def nematic_order(theta) -> float:

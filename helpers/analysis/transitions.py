@@ -11,7 +11,8 @@ the abundance of the end member that dominates on one side:
 - :func:`group_histograms`: ``(G, D * n_bins)`` normalised histograms of ``D`` continuous
   values in every group, on bins shared by all groups;
 - :func:`locate_transition`: the control value where the abundance of the high-side end
-  member crosses a level (default 0.5), from a step fit plus linear interpolation.
+  member crosses a level (default 0.5), from a step fit plus linear interpolation;
+- :func:`transition_matrix`: how tracked objects change class from one frame to the next.
 
 Groups are integer indices ``0 .. G - 1`` (e.g. ``GridPatches.frame``).
 """
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Transition", "class_fractions", "group_histograms", "locate_transition"]
+__all__ = ["Transition", "class_fractions", "group_histograms", "locate_transition",
+           "transition_matrix"]
 
 
 def _groups(groups, n: int, n_groups: int | None) -> tuple[np.ndarray, int]:
@@ -185,3 +187,33 @@ def locate_transition(control, weights, level: float = 0.5) -> Transition:
     estimate = float(c0 + np.clip(frac, 0.0, 1.0) * (c1 - c0))
     return Transition(estimate=estimate, abundance=a, control=c, component=comp,
                       bracket=(float(c0), float(c1)))
+
+
+def transition_matrix(ids, labels, n_classes: int | None = None, normalize: bool = True):
+    """Class changes between consecutive frames along trajectories.
+
+    Args:
+        ids: list of ``T`` arrays ``(N_t,)`` of trajectory ids (``Tracks.ids``).
+        labels: list of ``T`` arrays ``(N_t,)`` of integer classes of the same objects.
+        n_classes: number of classes (default: max label + 1).
+        normalize: rows sum to one (transition probabilities) instead of counts.
+
+    Returns:
+        ``(n_classes, n_classes)`` array, entry ``[a, b]`` for class ``a`` at ``t`` and ``b`` at
+        ``t + 1`` on the same trajectory (rows without any transition are all zero).
+    """
+    if len(ids) != len(labels):
+        raise ValueError(f"ids has {len(ids)} frames but labels has {len(labels)}")
+    all_labels = [np.asarray(lab, dtype=int) for lab in labels]
+    if n_classes is None:
+        n_classes = 1 + max((int(lab.max()) for lab in all_labels if lab.size), default=0)
+    counts = np.zeros((n_classes, n_classes))
+    for t in range(len(ids) - 1):
+        prev = dict(zip(np.asarray(ids[t]).tolist(), all_labels[t].tolist()))
+        for k, b in zip(np.asarray(ids[t + 1]).tolist(), all_labels[t + 1].tolist()):
+            if k in prev:
+                counts[prev[k], b] += 1
+    if normalize:
+        rows = counts.sum(1, keepdims=True)
+        counts = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    return counts

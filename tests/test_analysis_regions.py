@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from helpers.analysis.regions import centre_masks, grow_labels
 from helpers.features import extract_patches
-from helpers.regions import centre_masks, grow_labels
 from helpers.segment import find_particles
 from helpers.simulate import protein_assembly_movie
 

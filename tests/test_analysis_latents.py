@@ -1,10 +1,10 @@
-"""helpers.latents: the KL per latent matches its closed form, and collapsed latents are
+"""helpers.analysis.latents: the KL per latent matches its closed form, and collapsed latents are
 not counted as active."""
 
 import numpy as np
 import pytest
 
-from helpers import latents as L
+from helpers.analysis import latents as L
 
 
 def test_kl_per_latent_closed_form():

@@ -1,11 +1,14 @@
-"""Spectra on a spatial grid: (patch, spectrum) pairs, spatial splits, and loop error metrics.
+"""Spectra on a spatial grid: (patch, spectrum) pairs, spatial splits, loop areas, maps and
+latent grids.
 
 The data layout of a spectroscopic map (e.g. piezoresponse hysteresis loops): an image
 ``(H, W)`` and one spectrum of ``L`` points at every pixel, ``(H, W, L)``. ``patch_loop_pairs``
 cuts the image into sliding patches and pairs each with the spectrum at its centre pixel;
 ``spatial_split`` separates them into a left (train) and a right (test) region without overlap;
-the metrics score predicted spectra (normalised RMSE, R^2, loop area) and predicted patches
-(SSIM). Everything takes and returns numpy arrays.
+``loop_area`` measures each hysteresis loop, ``values_to_map`` paints per-pair values back onto
+the image grid, and ``latent_grid`` / ``nearest_on_grid`` lay a regular grid over a latent
+plane. The scores of predicted spectra and patches against the truth (normalised RMSE, R^2,
+SSIM) are in :mod:`helpers.analysis.scores`. Everything takes and returns numpy arrays.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..features import grid_patches
+from .scores import _finite
+
 __all__ = [
     "PairSet",
     "SpatialSplit",
@@ -21,27 +27,10 @@ __all__ = [
     "patch_loop_pairs",
     "spatial_split",
     "loop_area",
-    "normalized_rmse",
-    "r2_score",
-    "patch_ssim",
-    "error_ratio",
     "values_to_map",
     "latent_grid",
     "nearest_on_grid",
 ]
-
-
-def _finite(arr, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
-    out = np.asarray(arr, dtype=np.float64)
-    allowed = (ndim,) if isinstance(ndim, int) else ndim
-    if out.ndim not in allowed:
-        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
-                         f"got shape {out.shape}")
-    if out.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.isfinite(out).all():
-        raise ValueError(f"{name} holds NaN or inf values; clean or mask them first")
-    return out
 
 
 def loop_map_from_arrays(arrays) -> tuple[np.ndarray, np.ndarray]:
@@ -111,8 +100,6 @@ def patch_loop_pairs(image, loops, patch_size: int = 8) -> PairSet:
     Returns:
         :class:`PairSet`, ordered row by row.
     """
-    from .features import grid_patches
-
     img = _finite(image, "image", 2)
     spec = _finite(loops, "loops", 3)
     if spec.shape[:2] != img.shape:
@@ -179,90 +166,6 @@ def loop_area(loops, voltage) -> np.ndarray:
     v_next = np.roll(v, -1)
     y_next = np.roll(y, -1, axis=-1)
     return 0.5 * np.abs(np.sum(v * y_next - v_next * y, axis=-1))
-
-
-def normalized_rmse(pred, true, scale: float | None = None) -> np.ndarray:
-    """Per-sample root-mean-square error divided by a common scale.
-
-    Args:
-        pred, true: ``(N, L)`` (or ``(N, ...)``) predicted and true spectra.
-        scale: the normaliser; default the standard deviation of all values of ``true``
-            (one number for the whole set, so errors are comparable between sites).
-
-    Returns:
-        ``(N,)`` dimensionless errors (0 is perfect; 1 is as large as the spread of the data).
-    """
-    p = _finite(pred, "pred", tuple(range(2, 8)))
-    t = _finite(true, "true", tuple(range(2, 8)))
-    if p.shape != t.shape:
-        raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
-    s = float(t.std()) if scale is None else float(scale)
-    if not s > 0:
-        raise ValueError("the normalising scale must be positive (is `true` constant?)")
-    err = np.sqrt(np.mean((p - t).reshape(len(t), -1) ** 2, axis=1))
-    return err / s
-
-
-def r2_score(pred, true) -> float:
-    """Coefficient of determination pooled over all points of all samples.
-
-    ``1 - sum (pred - true)^2 / sum (true - mean_n true)^2``, the mean taken over samples at
-    each point (the variance-weighted R^2 of scikit-learn). ``pred``/``true``: ``(N, ...)``.
-    """
-    p = _finite(pred, "pred", tuple(range(2, 8))).reshape(len(pred), -1)
-    t = _finite(true, "true", tuple(range(2, 8))).reshape(len(true), -1)
-    if p.shape != t.shape:
-        raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
-    total = np.sum((t - t.mean(axis=0)) ** 2)
-    if not total > 0:
-        raise ValueError("true is constant across samples; R^2 is undefined")
-    return float(1.0 - np.sum((p - t) ** 2) / total)
-
-
-def patch_ssim(pred, true, data_range: float | None = None) -> np.ndarray:
-    """Structural similarity of each predicted patch to the true one (one window per patch).
-
-    For small patches (8x8) the whole patch is the SSIM window:
-    ``(2 mu_p mu_t + C1)(2 cov + C2) / ((mu_p^2 + mu_t^2 + C1)(var_p + var_t + C2))`` with
-    ``C1 = (0.01 R)^2``, ``C2 = (0.03 R)^2`` and ``R = data_range`` (default: the range of all
-    of ``true``).
-
-    Args:
-        pred, true: ``(N, h, w)`` patches.
-
-    Returns:
-        ``(N,)`` SSIM values in [-1, 1] (1 is identical).
-    """
-    p = _finite(pred, "pred", 3)
-    t = _finite(true, "true", 3)
-    if p.shape != t.shape:
-        raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
-    rng = float(np.ptp(t)) if data_range is None else float(data_range)
-    if not rng > 0:
-        raise ValueError("data_range must be positive (is `true` constant?)")
-    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
-    p, t = p.reshape(len(p), -1), t.reshape(len(t), -1)
-    mp, mt = p.mean(1), t.mean(1)
-    vp, vt = p.var(1), t.var(1)
-    cov = np.mean((p - mp[:, None]) * (t - mt[:, None]), axis=1)
-    return ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp**2 + mt**2 + c1) * (vp + vt + c2))
-
-
-def error_ratio(errors, mask) -> float:
-    """Mean of ``errors`` where ``mask`` is True over its mean where it is False.
-
-    Used as the domain-wall error ratio: ``errors`` per site, ``mask`` True at sites on a wall.
-    """
-    e = _finite(errors, "errors", 1)
-    m = np.asarray(mask, dtype=bool)
-    if m.shape != e.shape:
-        raise ValueError(f"mask {m.shape} must match errors {e.shape}")
-    if m.all() or not m.any():
-        raise ValueError("mask must select some but not all sites")
-    inside = float(e[~m].mean())
-    if not inside > 0:
-        raise ValueError("the mean error outside the mask is zero; the ratio is undefined")
-    return float(e[m].mean()) / inside
 
 
 def values_to_map(values, rows, cols, shape, fill: float = np.nan) -> np.ndarray:

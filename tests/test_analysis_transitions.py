@@ -1,10 +1,10 @@
-"""helpers.transitions: class fractions and histograms per condition, and a transition
+"""helpers.analysis.transitions: class fractions and histograms per condition, and a transition
 located at the known step of a synthetic two-phase population."""
 
 import numpy as np
 import pytest
 
-from helpers import transitions as TR
+from helpers.analysis import transitions as TR
 
 
 def test_class_fractions_counts():
@@ -62,3 +62,11 @@ def test_locate_transition_bad_input():
         TR.locate_transition([1, 2, 3], [[1, -1], [1, 0], [0, 1]])
     with pytest.raises(ValueError, match="distinct"):
         TR.locate_transition([1, 1, 3], [0.0, 0.5, 1.0])
+
+
+def test_transition_matrix_counts():
+    ids = [np.array([0, 1]), np.array([1, 0]), np.array([0])]
+    labels = [np.array([0, 1]), np.array([1, 1]), np.array([0])]
+    counts = TR.transition_matrix(ids, labels, normalize=False)
+    np.testing.assert_array_equal(counts, [[0, 1], [1, 1]])
+    np.testing.assert_allclose(TR.transition_matrix(ids, labels).sum(1), [1, 1])

@@ -1,0 +1,77 @@
+"""Analysis of what models and detectors found: latents, transitions, regions, spectra,
+circular statistics, and every score against ground truth.
+
+- :mod:`~helpers.analysis.latents`: which latents carry information (KL per latent);
+- :mod:`~helpers.analysis.transitions`: class fractions and histograms per condition, where a
+  population changes, class changes along trajectories;
+- :mod:`~helpers.analysis.regions`: particle cores grown into footprints, per-patch masks;
+- :mod:`~helpers.analysis.spectra`: (patch, spectrum) pairs, spatial splits, loop areas,
+  maps and latent grids;
+- :mod:`~helpers.analysis.circular`: wrapped angles, circular means, von Mises mixtures;
+- :mod:`~helpers.analysis.scores`: scores against the truth, always ``(y_true, y_pred)``
+  as in scikit-learn.
+
+The public names of all six are importable from here (``from helpers.analysis import
+kl_per_latent, circular_correlation``).
+"""
+
+from .circular import VonMisesMixture, circular_mean, fit_von_mises_mixture, wrap_angle
+from .latents import DEFAULT_THRESHOLD, active_latents, kl_per_latent
+from .regions import centre_masks, grow_labels
+from .scores import (
+    DetectionScores,
+    angle_error,
+    angle_leak,
+    circular_correlation,
+    cluster_purity,
+    confusion_matrix,
+    detection_scores,
+    error_ratio,
+    hungarian_accuracy,
+    interval_coverage,
+    latent_correlations,
+    link_accuracy,
+    match_points,
+    normalized_rmse,
+    patch_ssim,
+    r2_score,
+    recovery_r2,
+)
+from .spectra import (
+    PairSet,
+    SpatialSplit,
+    latent_grid,
+    loop_area,
+    loop_map_from_arrays,
+    nearest_on_grid,
+    patch_loop_pairs,
+    spatial_split,
+    values_to_map,
+)
+from .transitions import (
+    Transition,
+    class_fractions,
+    group_histograms,
+    locate_transition,
+    transition_matrix,
+)
+
+__all__ = [
+    # circular
+    "VonMisesMixture", "circular_mean", "fit_von_mises_mixture", "wrap_angle",
+    # latents
+    "DEFAULT_THRESHOLD", "active_latents", "kl_per_latent",
+    # regions
+    "centre_masks", "grow_labels",
+    # scores
+    "DetectionScores", "angle_error", "angle_leak", "circular_correlation", "cluster_purity",
+    "confusion_matrix", "detection_scores", "error_ratio", "hungarian_accuracy",
+    "interval_coverage", "latent_correlations", "link_accuracy", "match_points",
+    "normalized_rmse", "patch_ssim", "r2_score", "recovery_r2",
+    # spectra
+    "PairSet", "SpatialSplit", "latent_grid", "loop_area", "loop_map_from_arrays",
+    "nearest_on_grid", "patch_loop_pairs", "spatial_split", "values_to_map",
+    # transitions
+    "Transition", "class_fractions", "group_histograms", "locate_transition",
+    "transition_matrix",
+]

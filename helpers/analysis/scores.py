@@ -1,0 +1,516 @@
+"""Every score of a result against ground truth, in scikit-learn's argument order.
+
+Each function takes the truth first and the estimate second, ``score(y_true, y_pred, ...)``,
+like ``sklearn.metrics``:
+
+- angles (radians): :func:`circular_correlation`, :func:`angle_error`, :func:`angle_leak`;
+- classes: :func:`confusion_matrix`, :func:`hungarian_accuracy`, :func:`cluster_purity`;
+- latents against a known factor: :func:`latent_correlations`;
+- regression and uncertainty: :func:`recovery_r2`, :func:`interval_coverage`;
+- spectra and patches: :func:`normalized_rmse`, :func:`r2_score`, :func:`patch_ssim`,
+  :func:`error_ratio`;
+- detection of positions: :func:`match_points`, :func:`detection_scores`
+  (:class:`DetectionScores`);
+- tracking: :func:`link_accuracy`.
+
+Positions are ``(row, col)`` in pixels (or any unit shared by truth and estimate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import real_array
+from .circular import circular_mean
+
+__all__ = [
+    "circular_correlation",
+    "angle_error",
+    "angle_leak",
+    "confusion_matrix",
+    "hungarian_accuracy",
+    "cluster_purity",
+    "latent_correlations",
+    "recovery_r2",
+    "interval_coverage",
+    "normalized_rmse",
+    "r2_score",
+    "patch_ssim",
+    "error_ratio",
+    "match_points",
+    "DetectionScores",
+    "detection_scores",
+    "link_accuracy",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+def _finite(arr, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """``arr`` as float64 after checking its number of dimensions, emptiness and NaN/inf."""
+    out = np.asarray(real_array(arr, name), dtype=np.float64)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if out.ndim not in allowed:
+        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
+                         f"got shape {out.shape}")
+    if out.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} holds NaN or inf values; clean or mask them first")
+    return out
+
+
+def _pair(y_true, y_pred, ndim) -> tuple[np.ndarray, np.ndarray]:
+    """Truth and estimate as finite float64 arrays of one shape."""
+    t = _finite(y_true, "y_true", ndim)
+    p = _finite(y_pred, "y_pred", ndim)
+    if p.shape != t.shape:
+        raise ValueError(f"y_true {t.shape} and y_pred {p.shape} must have the same shape")
+    return t, p
+
+
+def _angles(a, name: str) -> np.ndarray:
+    a = np.asarray(real_array(a, name), dtype=np.float64).reshape(-1)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} holds non-finite angles")
+    return a
+
+
+def _labels(x, name: str) -> np.ndarray:
+    return np.asarray(real_array(x, name)).astype(int).reshape(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# angles
+# --------------------------------------------------------------------------------------------
+def circular_correlation(y_true, y_pred, symmetry: int = 1, groups=None) -> float:
+    """Fisher-Lee circular correlation of true and estimated angles (radians), ``(N,)`` each.
+
+    Signed and independent of a constant offset: +1 when ``y_pred = y_true + c`` (same sense
+    of rotation), -1 when ``y_pred = -y_true + c``, ~0 when unrelated. Unlike the
+    Jammalamadaka-SenGupta coefficient it stays well defined for angles spread uniformly over
+    the full circle. ``symmetry=n`` compares the angles modulo ``2 pi / n`` (an n-fold
+    symmetric object). ``groups`` ``(N,)`` (e.g. discovered classes, each with its own
+    canonical orientation): a separate constant offset is removed from the estimate in each
+    group before pooling.
+    """
+    b = _angles(y_true, "y_true") * symmetry
+    a = _angles(y_pred, "y_pred") * symmetry
+    if a.shape != b.shape or a.size < 3:
+        raise ValueError(f"need two angle arrays of equal length >= 3, got {b.shape}, {a.shape}")
+    if groups is not None:
+        groups = np.asarray(groups).reshape(-1)
+        if groups.shape != a.shape:
+            raise ValueError(f"groups has shape {groups.shape}, angles {a.shape}")
+        a = a.copy()
+        for g in np.unique(groups):
+            sel = groups == g
+            a[sel] -= circular_mean(a[sel] - b[sel])
+    sa, ca, sb, cb = np.sin(a), np.cos(a), np.sin(b), np.cos(b)
+    # sum_{i,j} sin(a_i - a_j) sin(b_i - b_j), expanded to O(N)
+    num = (sa @ sb) * (ca @ cb) - (sa @ cb) * (ca @ sb)
+    da = (sa @ sa) * (ca @ ca) - (sa @ ca) ** 2
+    db = (sb @ sb) * (cb @ cb) - (sb @ cb) ** 2
+    if da <= 0 or db <= 0:
+        return 0.0
+    return float(num / np.sqrt(da * db))
+
+
+def angle_error(y_true, y_pred, symmetry: int = 1) -> np.ndarray:
+    """Per-sample error ``y_pred - y_true`` after removing the best constant offset, wrapped
+    to ``(-pi/n, pi/n]`` for an n-fold symmetric object; radians, ``(N,)``."""
+    b = _angles(y_true, "y_true") * symmetry
+    a = _angles(y_pred, "y_pred") * symmetry
+    if a.shape != b.shape:
+        raise ValueError(f"y_true {b.shape} and y_pred {a.shape} must have the same length")
+    offset = circular_mean(a - b)
+    d = np.angle(np.exp(1j * (a - b - offset)))
+    return d / symmetry
+
+
+def angle_leak(y_true, z, symmetry=(1, 2), n_neighbors: int = 15, seed: int = 0) -> float:
+    """How much of the true angle ``y_true`` ``(N,)`` (radians) a set of latents ``z``
+    ``(N, D)`` encodes.
+
+    The circular correlation between ``y_true`` and the angle predicted from ``z`` by
+    k-nearest-neighbour regression of ``(cos n t, sin n t)`` (5-fold cross-validated), the
+    highest over the symmetries ``n`` in ``symmetry`` (default 1 and 2: a plain VAE often
+    encodes an elongated object's axis, i.e. the angle modulo pi). ~1 for latents that encode
+    the rotation, ~0 for rotation-invariant ones.
+    """
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    angle = _angles(y_true, "y_true")
+    z = np.asarray(real_array(z, "z"), dtype=np.float64).reshape(len(z), -1)
+    if len(z) != len(angle):
+        raise ValueError(f"z has {len(z)} rows but y_true has {len(angle)} angles")
+    zs = StandardScaler().fit_transform(z)
+    folds = KFold(5, shuffle=True, random_state=seed)
+    best = -1.0
+    for n in np.atleast_1d(symmetry):
+        t = angle * int(n)
+        target = np.c_[np.cos(t), np.sin(t)]
+        pred = cross_val_predict(KNeighborsRegressor(n_neighbors), zs, target, cv=folds)
+        best = max(best, circular_correlation(t, np.arctan2(pred[:, 1], pred[:, 0])))
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# classes
+# --------------------------------------------------------------------------------------------
+def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
+    """Counts ``(K, K)``: row = true label, column = predicted class or cluster index
+    (``K = n_classes``, default the largest label + 1)."""
+    labels, clusters = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
+    if labels.shape != clusters.shape:
+        raise ValueError(f"y_true {labels.shape} and y_pred {clusters.shape} differ in length")
+    n = n_classes or int(max(labels.max(), clusters.max()) + 1)
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (labels, clusters), 1)
+    return m
+
+
+def hungarian_accuracy(y_true, y_pred, n_classes: int | None = None) -> float:
+    """Fraction of samples whose cluster maps to their label under the best one-to-one
+    matching of clusters to labels (Hungarian algorithm)."""
+    from scipy.optimize import linear_sum_assignment
+
+    m = confusion_matrix(y_true, y_pred, n_classes)
+    rows, cols = linear_sum_assignment(-m)
+    return float(m[rows, cols].sum() / m.sum())
+
+
+def cluster_purity(y_true, y_pred) -> float:
+    """Fraction of samples that share the majority true label of their cluster.
+
+    Unlike :func:`hungarian_accuracy` several clusters may carry the same label, so it scores
+    an over-segmentation (16 clusters of 4 true orientations) without penalty. In [0, 1].
+    """
+    m = confusion_matrix(y_true, y_pred)
+    return float(m.max(0).sum() / m.sum())
+
+
+def latent_correlations(y_true, z) -> np.ndarray:
+    """Pearson correlation of each latent with a known factor.
+
+    Args:
+        y_true: ``(N,)`` the factor (a true shape parameter, local order...).
+        z: ``(N, D)`` latents (e.g. ``Encoding.z``).
+
+    Returns:
+        ``(D,)`` signed r of each latent; ``np.abs(...).max()`` is how well the best latent
+        follows the factor.
+    """
+    t = _finite(y_true, "y_true", 1)
+    lat = _finite(z, "z", 2)
+    if len(lat) != len(t):
+        raise ValueError(f"z has {len(lat)} rows but y_true has {len(t)} values")
+    return np.array([np.corrcoef(lat[:, j], t)[0, 1] for j in range(lat.shape[1])])
+
+
+# --------------------------------------------------------------------------------------------
+# regression and uncertainty
+# --------------------------------------------------------------------------------------------
+def recovery_r2(y_true, y_pred, mode: str = "offset") -> float:
+    """R^2 of a recovered contribution ``y_pred`` against its ground truth ``y_true``.
+
+    An additive decomposition is identifiable only up to a constant shared between terms, and a
+    product only up to a scale, so ``mode`` says what is allowed before scoring:
+
+    - ``"offset"``: both are centred (slope must be 1): ``1 - SS_res / SS_tot``;
+    - ``"affine"``: the best line ``a * y_pred + b`` is fitted first (squared correlation).
+
+    Args:
+        y_true, y_pred: (N,) arrays in the same units.
+
+    Returns:
+        R^2 as a float (1 is perfect; can be negative for ``"offset"``).
+    """
+    t = np.asarray(real_array(y_true, "y_true"), dtype=np.float64).ravel()
+    e = np.asarray(real_array(y_pred, "y_pred"), dtype=np.float64).ravel()
+    if e.shape != t.shape or e.size < 2:
+        raise ValueError(f"y_true and y_pred need the same length >= 2, got {t.shape}, {e.shape}")
+    if not (np.isfinite(e).all() and np.isfinite(t).all()):
+        raise ValueError("y_true and y_pred must be finite")
+    t = t - t.mean()
+    e = e - e.mean()
+    ss_tot = float(np.sum(t**2))
+    if ss_tot == 0.0:
+        raise ValueError("y_true is constant: R^2 is undefined")
+    if mode == "offset":
+        return 1.0 - float(np.sum((e - t) ** 2)) / ss_tot
+    if mode == "affine":
+        denom = float(np.sum(e**2))
+        if denom == 0.0:
+            return 0.0
+        return float(np.sum(e * t)) ** 2 / (denom * ss_tot)
+    raise ValueError(f"mode must be 'offset' or 'affine', got {mode!r}")
+
+
+def interval_coverage(y_true, low, high) -> float:
+    """Fraction of ``y_true`` (N,) inside its predicted interval ``[low, high]`` (N,) each."""
+    y, lo, hi = (np.asarray(real_array(a, n), dtype=np.float64) for a, n in
+                 ((y_true, "y_true"), (low, "low"), (high, "high")))
+    if not (y.shape == lo.shape == hi.shape):
+        raise ValueError(f"shapes differ: {y.shape}, {lo.shape}, {hi.shape}")
+    return float(np.mean((y >= lo) & (y <= hi)))
+
+
+# --------------------------------------------------------------------------------------------
+# spectra and patches
+# --------------------------------------------------------------------------------------------
+def normalized_rmse(y_true, y_pred, scale: float | None = None) -> np.ndarray:
+    """Per-sample root-mean-square error divided by a common scale.
+
+    Args:
+        y_true, y_pred: ``(N, L)`` (or ``(N, ...)``) true and predicted spectra.
+        scale: the normaliser; default the standard deviation of all values of ``y_true``
+            (one number for the whole set, so errors are comparable between sites).
+
+    Returns:
+        ``(N,)`` dimensionless errors (0 is perfect; 1 is as large as the spread of the data).
+    """
+    t, p = _pair(y_true, y_pred, tuple(range(2, 8)))
+    s = float(t.std()) if scale is None else float(scale)
+    if not s > 0:
+        raise ValueError("the normalising scale must be positive (is `y_true` constant?)")
+    err = np.sqrt(np.mean((p - t).reshape(len(t), -1) ** 2, axis=1))
+    return err / s
+
+
+def r2_score(y_true, y_pred) -> float:
+    """Coefficient of determination pooled over all points of all samples.
+
+    ``1 - sum (y_pred - y_true)^2 / sum (y_true - mean_n y_true)^2``, the mean taken over
+    samples at each point: ``sklearn.metrics.r2_score(y_true, y_pred,
+    multioutput="variance_weighted")`` on the flattened samples. ``(N,)`` values or
+    ``(N, ...)`` samples, the same shape for both.
+    """
+    t, p = _pair(y_true, y_pred, tuple(range(1, 8)))
+    t, p = t.reshape(len(t), -1), p.reshape(len(p), -1)
+    total = np.sum((t - t.mean(axis=0)) ** 2)
+    if not total > 0:
+        raise ValueError("y_true is constant across samples; R^2 is undefined")
+    return float(1.0 - np.sum((p - t) ** 2) / total)
+
+
+def patch_ssim(y_true, y_pred, data_range: float | None = None) -> np.ndarray:
+    """Structural similarity of each predicted patch to the true one (one window per patch).
+
+    For small patches (8x8) the whole patch is the SSIM window:
+    ``(2 mu_p mu_t + C1)(2 cov + C2) / ((mu_p^2 + mu_t^2 + C1)(var_p + var_t + C2))`` with
+    ``C1 = (0.01 R)^2``, ``C2 = (0.03 R)^2`` and ``R = data_range`` (default: the range of all
+    of ``y_true``).
+
+    Args:
+        y_true, y_pred: ``(N, h, w)`` patches.
+
+    Returns:
+        ``(N,)`` SSIM values in [-1, 1] (1 is identical).
+    """
+    t, p = _pair(y_true, y_pred, 3)
+    rng = float(np.ptp(t)) if data_range is None else float(data_range)
+    if not rng > 0:
+        raise ValueError("data_range must be positive (is `y_true` constant?)")
+    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
+    p, t = p.reshape(len(p), -1), t.reshape(len(t), -1)
+    mp, mt = p.mean(1), t.mean(1)
+    vp, vt = p.var(1), t.var(1)
+    cov = np.mean((p - mp[:, None]) * (t - mt[:, None]), axis=1)
+    return ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp**2 + mt**2 + c1) * (vp + vt + c2))
+
+
+def error_ratio(errors, mask) -> float:
+    """Mean of ``errors`` where ``mask`` is True over its mean where it is False.
+
+    Used as the domain-wall error ratio: ``errors`` ``(N,)`` per site, ``mask`` ``(N,)`` True
+    at sites on a wall.
+    """
+    e = _finite(errors, "errors", 1)
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != e.shape:
+        raise ValueError(f"mask {m.shape} must match errors {e.shape}")
+    if m.all() or not m.any():
+        raise ValueError("mask must select some but not all sites")
+    inside = float(e[~m].mean())
+    if not inside > 0:
+        raise ValueError("the mean error outside the mask is zero; the ratio is undefined")
+    return float(e[m].mean()) / inside
+
+
+# --------------------------------------------------------------------------------------------
+# detection of positions
+# --------------------------------------------------------------------------------------------
+def _as_points(x, name: str) -> np.ndarray:
+    arr = np.asarray(real_array(x, name), dtype=float)
+    if arr.size == 0:
+        return np.zeros((0, arr.shape[-1] if arr.ndim == 2 else 2))
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise ValueError(f"{name} must be an (N, 2+) array [row, col, ...], got {arr.shape}")
+    return arr
+
+
+def match_points(y_true, y_pred, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching of true to found positions within ``max_distance``.
+
+    Maximises the number of matched pairs, then minimises their total distance
+    (``scipy.optimize.linear_sum_assignment`` on the points that have a candidate).
+
+    Args:
+        y_true: ``(M, 2+)`` true ``[row, col, ...]``; y_pred: ``(N, 2+)`` found positions
+            (same units, e.g. pixels).
+        max_distance: largest distance of a match, same units.
+
+    Returns:
+        ``(pairs, distances)``: ``(K, 2)`` int indices ``[i_true, i_pred]`` and ``(K,)``.
+    """
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial import cKDTree
+
+    t = _as_points(y_true, "y_true")
+    p = _as_points(y_pred, "y_pred")
+    if not (np.isfinite(p[:, :2]).all() and np.isfinite(t[:, :2]).all()):
+        raise ValueError("positions contain NaN or inf")
+    empty = np.zeros((0, 2), int), np.zeros(0)
+    if not len(p) or not len(t):
+        return empty
+    # rows of the assignment are the found points: a pair is (found, true) below
+    cand = cKDTree(t[:, :2]).query_ball_point(p[:, :2], max_distance)
+    rows = np.array([i for i, c in enumerate(cand) if c])
+    if rows.size == 0:
+        return empty
+    cols = np.unique(np.concatenate([cand[i] for i in rows]))
+    sub = np.linalg.norm(p[rows, None, :2] - t[None, cols, :2], axis=-1)
+    big = 1e6 * (max_distance + 1)
+    cost = np.where(sub <= max_distance, sub, big)
+    r, c = linear_sum_assignment(cost)
+    ok = cost[r, c] <= max_distance
+    pairs = np.column_stack([cols[c[ok]], rows[r[ok]]])
+    return pairs, sub[r[ok], c[ok]]
+
+
+@dataclass
+class DetectionScores:
+    """Detection quality against ground truth.
+
+    Attributes:
+        precision, recall, f1: fractions in [0, 1].
+        class_accuracy: fraction of matched detections with the right class (nan if no
+            classes were given or nothing matched).
+        confusion: ``(K, K)`` int counts of matched pairs, row = true class, column = found
+            class (``K`` = largest class + 1; empty without classes). With a rare class (Si)
+            the accuracy is dominated by the common one: read its row and column here.
+        n_pred, n_true, n_matched: counts.
+        mean_distance: mean distance of the matched pairs (input units).
+        pairs: ``(M, 2)`` ``[i_true, i_pred]`` (empty when frames are pooled).
+    """
+
+    precision: float
+    recall: float
+    f1: float
+    class_accuracy: float
+    confusion: np.ndarray
+    n_pred: int
+    n_true: int
+    n_matched: int
+    mean_distance: float
+    pairs: np.ndarray
+
+    def class_recall(self, k: int) -> float:
+        """Fraction of matched true class-``k`` objects found with class ``k`` (nan if none)."""
+        if k >= len(self.confusion) or self.confusion[k].sum() == 0:
+            return float("nan")
+        return float(self.confusion[k, k] / self.confusion[k].sum())
+
+    def class_precision(self, k: int) -> float:
+        """Fraction of matched class-``k`` detections that are truly class ``k``."""
+        if k >= len(self.confusion) or self.confusion[:, k].sum() == 0:
+            return float("nan")
+        return float(self.confusion[k, k] / self.confusion[:, k].sum())
+
+
+def detection_scores(y_true, y_pred, max_distance: float) -> DetectionScores:
+    """Precision, recall, F1 and class accuracy of found positions against the truth.
+
+    Args:
+        y_true: ``(M, 2)`` or ``(M, 3)`` true ``[row, col(, class)]``; y_pred: the found
+            positions, same layout and class numbering (for graphene ground truth
+            ``[row, col, species]`` use ``species + 1`` to match the mask classes).
+        max_distance: a detection counts if it is matched (one-to-one) to a true position
+            within this distance (same units as the positions).
+
+    Lists of per-frame arrays for both ``y_true`` and ``y_pred`` pool all frames.
+    """
+    if isinstance(y_pred, (list, tuple)) and isinstance(y_true, (list, tuple)):
+        if len(y_pred) != len(y_true):
+            raise ValueError(f"y_true has {len(y_true)} frames but y_pred has {len(y_pred)}")
+        parts = [detection_scores(t, p, max_distance) for t, p in zip(y_true, y_pred)]
+        size = max((len(s.confusion) for s in parts), default=0)
+        confusion = np.zeros((size, size), dtype=np.int64)
+        for s in parts:
+            k = len(s.confusion)
+            confusion[:k, :k] += s.confusion
+        n_matched = sum(s.n_matched for s in parts)
+        dist = sum(s.mean_distance * s.n_matched for s in parts if s.n_matched)
+        return _scores(sum(s.n_pred for s in parts), sum(s.n_true for s in parts), n_matched,
+                       confusion, dist / n_matched if n_matched else float("nan"),
+                       np.zeros((0, 2), int))
+    t = _as_points(y_true, "y_true")
+    p = _as_points(y_pred, "y_pred")
+    pairs, d = match_points(t, p, max_distance)
+    confusion = np.zeros((0, 0), dtype=np.int64)
+    if p.shape[1] >= 3 and t.shape[1] >= 3:
+        tc, pc = t[pairs[:, 0], 2].astype(int), p[pairs[:, 1], 2].astype(int)
+        size = int(max(t[:, 2].max(initial=0), p[:, 2].max(initial=0))) + 1
+        confusion = np.zeros((size, size), dtype=np.int64)
+        np.add.at(confusion, (tc, pc), 1)
+    return _scores(len(p), len(t), len(pairs), confusion,
+                   float(d.mean()) if len(d) else float("nan"), pairs)
+
+
+def _scores(n_pred, n_true, n_matched, confusion, mean_d, pairs) -> DetectionScores:
+    precision = n_matched / n_pred if n_pred else 0.0
+    recall = n_matched / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    total = confusion.sum()
+    cls_acc = float(np.trace(confusion) / total) if total else float("nan")
+    return DetectionScores(float(precision), float(recall), float(f1), cls_acc, confusion,
+                           int(n_pred), int(n_true), int(n_matched), mean_d, pairs)
+
+
+# --------------------------------------------------------------------------------------------
+# tracking
+# --------------------------------------------------------------------------------------------
+def link_accuracy(y_true, y_pred) -> float:
+    """Fraction of true consecutive links that the predicted ids reproduce.
+
+    Args:
+        y_true, y_pred: lists of ``T`` integer arrays ``(N_t,)``, the true and the predicted
+            id of every object (e.g. ``Tracks.ids``), the same objects in the same order in
+            both (ids < 0 in ``y_true`` mark objects without a true identity and are skipped).
+
+    Returns:
+        Over every object present in frames ``t`` and ``t + 1`` (by true id), the fraction
+        whose two detections carry the same predicted id, in [0, 1] (nan if there are none).
+    """
+    if len(y_pred) != len(y_true):
+        raise ValueError(f"y_true has {len(y_true)} frames but y_pred {len(y_pred)}")
+    good = total = 0
+    for t in range(len(y_true) - 1):
+        ta, tb = np.asarray(y_true[t]), np.asarray(y_true[t + 1])
+        pa, pb = np.asarray(y_pred[t]), np.asarray(y_pred[t + 1])
+        if ta.shape != pa.shape or tb.shape != pb.shape:
+            raise ValueError(f"frame {t}: y_true and y_pred must have the same lengths")
+        pos_b = {int(k): i for i, k in enumerate(tb) if k >= 0}
+        for i, k in enumerate(ta):
+            j = pos_b.get(int(k)) if k >= 0 else None
+            if j is None:
+                continue
+            total += 1
+            good += int(pa[i] == pb[j])
+    return good / total if total else float("nan")

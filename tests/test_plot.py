@@ -1,0 +1,116 @@
+"""helpers.plot: one naming convention, one latent scatter, figures that draw and check input."""
+
+from __future__ import annotations
+
+import inspect
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import helpers.plot as hplot
+from helpers.plot import divide, features, latent, previews, spectra, tiles
+
+FIGURE_MODULES = (divide, features, latent, previews, spectra)
+
+
+def test_every_public_figure_function_is_plot_and_exported():
+    for module in FIGURE_MODULES:
+        public = [name for name, obj in vars(module).items()
+                  if inspect.isfunction(obj) and obj.__module__ == module.__name__
+                  and not name.startswith("_")]
+        assert public, module.__name__
+        for name in public:
+            assert name.startswith("plot_"), f"{module.__name__}.{name} is not named plot_*"
+            assert getattr(hplot, name) is getattr(module, name), f"{name} not in helpers.plot"
+        assert sorted(module.__all__) == sorted(public), module.__name__
+    figures = [n for n in hplot.__all__ if n != "tile_mosaic"]
+    assert all(n.startswith("plot_") for n in figures)
+    assert sorted(hplot.__all__) == sorted(
+        [n for m in FIGURE_MODULES for n in m.__all__] + tiles.__all__)
+
+
+def test_tile_mosaic_places_images_and_fills_gaps():
+    grid = np.arange(2 * 3 * 2 * 2, dtype=float).reshape(2, 3, 2, 2)
+    m = hplot.tile_mosaic(grid, pad=1, fill=-1.0)
+    assert m.shape == (2 * 3 - 1, 3 * 3 - 1) and m.dtype == np.float32
+    np.testing.assert_array_equal(m[3:5, 6:8], grid[1, 2])
+    assert (m[2] == -1).all() and (m[:, 2] == -1).all()
+    assert np.isnan(hplot.tile_mosaic(grid, fill=np.nan)[2]).all()
+    with pytest.raises(ValueError, match=r"reshape"):
+        hplot.tile_mosaic(grid[0])
+
+
+def test_latent_scatter_by_classes_draws_one_group_per_class_with_names():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(30, 3))
+    classes = np.arange(30) % 3
+    fig = hplot.plot_latent_scatter(z, classes=classes, class_names=["disk", "ring", "plus"],
+                                    title="CNN latent")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["disk", "ring", "plus"]
+    assert len(ax.collections) == 3 and len(fig.axes) == 1  # no colour bar
+    np.testing.assert_allclose(ax.collections[1].get_offsets(), z[classes == 1][:, :2])
+    assert ax.get_title() == "CNN latent"
+    plt.close(fig)
+
+
+def test_latent_scatter_by_value_draws_a_colour_bar_on_chosen_dims():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(20, 3))
+    fig, ax = plt.subplots()
+    out = hplot.plot_latent_scatter(z, rng.random(20), ax=ax, label="angle (deg)", dims=(2, 0))
+    assert out is fig and len(fig.axes) == 2  # the axis and its colour bar
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), z[:, [2, 0]])
+    assert ax.get_xlabel() == "$z_3$" and fig.axes[1].get_ylabel() == "angle (deg)"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"color": np.zeros(5), "classes": np.zeros(5, int)}, "not both"),
+    ({"classes": np.zeros(4, int)}, "classes must be"),
+    ({"dims": (0, 3)}, "D > 3"),
+])
+def test_latent_scatter_rejects_bad_input(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        hplot.plot_latent_scatter(np.zeros((5, 2)), **kwargs)
+
+
+def test_divide_figures_draw():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    maps = {"a": rng.random((4, 4)), "b": rng.random((4, 4))}
+    figs = [hplot.plot_component_maps(maps, maps),
+            hplot.plot_recovery_scatter({"a": np.arange(5.0)}, {"a": np.arange(5.0)})]
+    # what the figure reads of an ActiveLearningResult
+    run = SimpleNamespace(n_labelled=np.array([5, 10]), rmse=np.array([1.0, 0.5]))
+    figs.append(hplot.plot_active_learning_curves({"random": [run]}))
+    assert all(len(f.axes) >= 1 for f in figs)
+    with pytest.raises(ValueError, match="share no mechanism"):
+        hplot.plot_component_maps(maps, {"c": maps["a"]})
+    plt.close("all")
+
+
+def test_feature_figures_draw():
+    rng = np.random.default_rng(0)
+    movie = rng.random((3, 40, 40))
+    pts = [np.column_stack([rng.uniform(0, 40, (12, 2)), rng.integers(1, 3, 12)])
+           for _ in range(3)]
+    trajectories = [np.column_stack([np.arange(3), p[:3, 0], p[:3, 1]]) for p in pts]
+    figs = [
+        hplot.plot_coordinates(movie, pts, class_names={1: "C", 2: "Si"}, pixel_size=0.25),
+        hplot.plot_trajectories(movie[0], trajectories),
+        hplot.plot_patch_mosaic(rng.random((20, 6, 6)), n=20, ncols=5, labels=np.arange(20)),
+        hplot.plot_latent_map(movie[0], pts[0], pts[0][:, 0], overlay=pts[0][:2], label="z1"),
+        hplot.plot_histograms({"a": rng.normal(size=50), "b": rng.normal(size=50)},
+                              xlabel="rad"),
+    ]
+    assert all(isinstance(f, plt.Figure) for f in figs)
+    assert len(figs[0].axes) == 3
+    assert figs[2].axes[0].get_title() == str(0)
+    fig, ax = plt.subplots()
+    assert hplot.plot_histograms(rng.normal(size=10), ax=ax) is fig
+    with pytest.raises(ValueError, match="values for"):
+        hplot.plot_latent_map(movie[0], pts[0], np.zeros(3))
+    plt.close("all")
