@@ -8,7 +8,7 @@ import torch
 from helpers.analysis.scores import r2_score
 from helpers.models import GreedySteering, RandomBeam, RateEnsemble, steering_trials
 from helpers.models.base import NotFittedError
-from helpers.models.rates import _nll, dwell_log_likelihood
+from helpers.models.rates import RatePrediction, _nll, dwell_log_likelihood, spread_inflation
 from helpers.models.steering import offset_grid
 from helpers.models.training import History
 from helpers.simulate import PEAK_OFFSET, SiHopRates, bond_directions, si_transition_experiment
@@ -84,6 +84,36 @@ def test_same_seed_same_fit():
         m.fit(exp.local_offsets, exp.dwell_s, exp.neighbour, epochs=3, progress=False)
         preds.append(m.predict(np.zeros((1, 2))).rates)
     assert np.array_equal(preds[0], preds[1])
+
+
+def _prediction(log_mean, log_sd):
+    log_mean, log_sd = np.asarray(log_mean, float), np.asarray(log_sd, float)
+    return RatePrediction(rates=np.exp(log_mean), lower=np.exp(log_mean - log_sd),
+                          upper=np.exp(log_mean + log_sd), log_mean=log_mean, log_sd=log_sd,
+                          members=np.exp(log_mean)[None], level=0.9)
+
+
+def test_spread_inflation_widens_only_when_independent_fits_disagree():
+    sd = np.full((4, 3), 0.1)
+    mean = np.zeros((4, 3))
+    # differences of 0.5 against a combined spread sqrt(0.02): factor 0.5 / sqrt(0.02)
+    far = spread_inflation(_prediction(mean, sd), _prediction(mean + 0.5, sd))
+    assert np.isclose(far, 0.5 / np.sqrt(0.02))
+    # agreement closer than the spreads allow never narrows the band
+    assert spread_inflation(_prediction(mean, sd), _prediction(mean + 0.01, sd)) == 1.0
+    with pytest.raises(ValueError, match="same offsets"):
+        spread_inflation(_prediction(mean, sd), _prediction(mean[:2], sd[:2]))
+
+
+def test_inflation_widens_the_band_by_its_factor_in_log_rate(fitted):
+    model, _ = fitted
+    x = np.array([[0.5, 0.3], [-0.2, 0.9]])
+    plain, wide = model.predict(x), model.predict(x, inflation=1.5)
+    assert np.allclose(np.log(wide.upper) - wide.log_mean,
+                       1.5 * (np.log(plain.upper) - plain.log_mean))
+    assert np.allclose(wide.rates, plain.rates)
+    with pytest.raises(ValueError, match="inflation"):
+        model.predict(x, inflation=0.5)
 
 
 def test_bad_input_and_unfitted_use_are_named():

@@ -29,7 +29,7 @@ from torch import nn
 from .base import Estimator, as_float_array, not_fitted
 from .training import History, run_epochs
 
-__all__ = ["RateEnsemble", "RatePrediction", "dwell_log_likelihood"]
+__all__ = ["RateEnsemble", "RatePrediction", "dwell_log_likelihood", "spread_inflation"]
 
 _SYMMETRIES = ("c3", "none")
 
@@ -77,11 +77,13 @@ class RatePrediction:
     Attributes:
         rates: ``(M, 3)`` mean of the members' rates toward neighbours 0, 1, 2.
         lower, upper: ``(M, 3)`` the central ``level`` band of the log rate,
-            ``exp(mean -+ t sd sqrt(1 + 1/K))``: ``mean`` and ``sd`` over the ``K`` members,
+            ``exp(mean -+ c t sd sqrt(1 + 1/K))``: ``mean`` and ``sd`` over the ``K`` members,
             ``t`` the Student-t quantile with ``K - 1`` degrees of freedom (the prediction
             interval of one more draw from the members' distribution, which the truth is
-            taken to be).
-        log_sd: ``(M, 3)`` that spread (natural log units).
+            taken to be), ``c`` the ``inflation`` passed to ``predict`` (1 by default; see
+            :func:`spread_inflation`).
+        log_mean: ``(M, 3)`` that ``mean``; log_sd: ``(M, 3)`` that ``sd`` (natural log
+            units).
         members: ``(K, M, 3)`` each member's rates.
         level: the band's nominal coverage.
     """
@@ -89,6 +91,7 @@ class RatePrediction:
     rates: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
+    log_mean: np.ndarray
     log_sd: np.ndarray
     members: np.ndarray
     level: float
@@ -250,13 +253,18 @@ class RateEnsemble(Estimator):
         self._fitted = True
         return history
 
-    def predict(self, offsets, level: float = 0.9, batch_size: int = 65536) -> RatePrediction:
+    def predict(self, offsets, level: float = 0.9, inflation: float = 1.0,
+                batch_size: int = 65536) -> RatePrediction:
         """Rates per second at ``(M, 2)`` local-frame offsets (angstrom), with the members'
-        central ``level`` band (see :class:`RatePrediction`)."""
+        central ``level`` band, its half-width multiplied by ``inflation`` (>= 1; see
+        :class:`RatePrediction` and :func:`spread_inflation`)."""
         if not self._fitted:
             raise not_fitted(type(self).__name__, "fit(offsets, dwell_s, neighbour)")
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must be in (0, 1), got {level}")
+        if not (isinstance(inflation, (int, float, np.floating)) and 1.0 <= inflation < math.inf):
+            raise ValueError(f"inflation must be a finite number >= 1 (1 = the members' own "
+                             f"spread; see spread_inflation), got {inflation!r}")
         x = self._inputs(offsets)
         outs = []
         with torch.no_grad():
@@ -269,10 +277,39 @@ class RateEnsemble(Estimator):
         # the truth treated as one more draw from the members' distribution: a Student-t
         # prediction interval, since the spread is estimated from only K members
         n_members = log_rates.shape[0]
-        z = float(student_t.ppf(0.5 + level / 2, n_members - 1) * math.sqrt(1 + 1 / n_members))
+        z = float(student_t.ppf(0.5 + level / 2, n_members - 1) * math.sqrt(1 + 1 / n_members)
+                  * inflation)
         return RatePrediction(rates=members.mean(0), lower=np.exp(mean_log - z * log_sd),
-                              upper=np.exp(mean_log + z * log_sd), log_sd=log_sd,
+                              upper=np.exp(mean_log + z * log_sd), log_mean=mean_log,
+                              log_sd=log_sd,
                               members=members, level=float(level))
+
+
+def spread_inflation(a: RatePrediction, b: RatePrediction) -> float:
+    """How much wider the band must be so that two ensembles trained on *independent*
+    experiments disagree no more than their spreads allow: a check without ground truth.
+
+    If each ensemble's member spread were the true fit-to-fit spread, the difference of the
+    two ensembles' mean log rates at the same offsets would have variance
+    ``sd_a^2 + sd_b^2``. The factor is ``sqrt(mean(diff^2) / mean(sd_a^2 + sd_b^2))`` over
+    the offsets, floored at 1: disagreement between independent fits reveals spread that
+    the bootstrap missed, but not a bias the two fits share, so it widens, never narrows.
+
+    Args:
+        a, b: predictions of the two ensembles at the same ``M`` offsets.
+
+    Returns:
+        The factor (>= 1) to pass as ``inflation`` to :meth:`RateEnsemble.predict`.
+    """
+    if a.log_mean.shape != b.log_mean.shape:
+        raise ValueError(f"the two predictions must be at the same offsets, got shapes "
+                         f"{a.log_mean.shape} and {b.log_mean.shape}")
+    diff2 = np.mean((a.log_mean - b.log_mean) ** 2)
+    spread2 = np.mean(a.log_sd ** 2 + b.log_sd ** 2)
+    if not spread2 > 0:
+        raise ValueError("the members do not differ at all (zero spread): train each "
+                         "ensemble with two or more members from its own seed")
+    return float(max(1.0, math.sqrt(diff2 / spread2)))
 
 
 def _nll(log_rates: torch.Tensor, tau: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
