@@ -41,6 +41,19 @@ HEADLINES = {
                   ("progressive_minus_scratch_r_own_scale", None)],
     "08_divide": [("component_r2_min", None), ("coverage_95", None),
                   ("active_to_random_error_ratio", None), ("loops_r2", None)],
+    "10_parallel_gp_eels": [("map_r2_shared", "map_r2_nmf"),
+                            ("weak_component_gain", None),
+                            ("sparse20_r2", "sparse20_r2_bicubic"), ("coverage_95", None)],
+    "12_bayesian_symmetry": [("calibration_ece", None),
+                             ("calibration_brier", "calibration_brier_prior_only"),
+                             ("threshold_scaling_error", None),
+                             ("rvae_delta_r2_knn", "patch_std_delta_r2_knn"),
+                             ("region_accuracy", None),
+                             ("accuracy_all_atoms", "majority_baseline_accuracy")],
+    "14_si_dopant_steering": [("rate_map_r2", "constant_rate_r2"),
+                              ("steering_success", "random_beam_success"),
+                              ("uncertainty_coverage_90", None),
+                              ("heldout_loglik_learned", "heldout_loglik_constant")],
 }
 
 

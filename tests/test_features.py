@@ -271,3 +271,32 @@ def test_track_detected_particles_on_simulated_protein_movie():
     assert np.mean(ids[inner] >= 0) >= 0.98
     tracks = F.track(found, max_displacement=6, max_gap=1)
     assert link_accuracy(true_ids, tracks.ids) >= 0.95
+
+
+# hostile coordinates and frame keys (issue 22)
+def test_extract_patches_far_outside_coordinates_raise_value_error():
+    img = np.random.default_rng(0).random((32, 32))
+    with pytest.raises(ValueError, match=r"1 of 2 positions lie outside the 32 x 32 image"):
+        F.extract_patches(img, [[16, 16], [1e20, 5]], 5)
+    with pytest.raises(ValueError, match="outside"):
+        F.extract_patches(img, [[-9e18, 3]], 5)
+    with pytest.raises(ValueError, match="outside"):
+        F.extract_patches(img, [[10, 40]], 5)
+    # a position near the border (its window crosses it) is still dropped, as documented
+    p = F.extract_patches(img, [[16, 16], [0, 16], [-1, 16], [33, 16]], 5)
+    assert p.index.tolist() == [0] and p.dropped.tolist() == [1, 2, 3]
+
+
+def test_frame_keys_must_be_frame_numbers():
+    pts = np.array([[1.0, 1.0]])
+    for bad in ({-1: pts}, {0.5: pts}, {"0": pts}, {0: pts, -2: pts}):
+        with pytest.raises(ValueError, match="frame"):
+            F.track(bad, max_displacement=2)
+    tr = F.track({0: pts, 2: pts + 0.5}, max_displacement=2)  # frame 1 empty: kept
+    assert len(tr.ids) == 3 and tr.n_tracks == 1
+    movie = np.random.default_rng(0).random((2, 16, 16))
+    with pytest.raises(ValueError, match="frame"):
+        F.extract_patches(movie, {0: [[8, 8]], 5: [[8, 8]]}, 3)
+    with pytest.raises(ValueError, match="frame"):
+        F.extract_patches(movie, {-1: [[8, 8]]}, 3)
+    assert len(F.extract_patches(movie, {1: [[8, 8]]}, 3).patches) == 1

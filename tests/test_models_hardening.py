@@ -1,4 +1,5 @@
-"""Hostile input to the models, segmentation and features (issue 22, items 4, 5 and 12).
+"""Hostile input to the models (issue 22, items 4, 5 and 12); segmentation and features
+have theirs in ``test_segment.py`` and ``test_features.py``.
 
 Each test here failed on the code before the fix: training that diverged returned normally,
 unfitted models encoded, small frames crashed the U-Net, bad thresholds/coordinates/frame keys
@@ -19,7 +20,6 @@ import torch
 from support import disc_segmentation_data
 
 from helpers import features as F
-from helpers import segment as S
 from helpers.analysis import recovery_r2
 from helpers.models import JRVAE, RVAE, VAE, Divide, Im2Spec, Spec2Im, UNet
 from helpers.models.sivae import multiscale_patches, progressive_fit
@@ -170,45 +170,6 @@ def test_unet_small_frame_equals_one_forward_pass(size):
         direct = torch.softmax(net.module(x), dim=1)[0].numpy()
     np.testing.assert_allclose(net.predict(frame, progress=False), direct, rtol=1e-5,
                                atol=1e-6)
-
-
-# -- item 12: find_atoms, extract_patches, track ---------------------------------------------
-@pytest.mark.parametrize("threshold", [-1, 0, 1, 2, float("nan"), float("inf"), "high"])
-def test_find_atoms_rejects_thresholds_outside_0_1(threshold):
-    probs = np.zeros((3, 20, 20))
-    probs[0] = 1.0
-    probs[0, 8:11, 8:11], probs[1, 8:11, 8:11] = 0.1, 0.9
-    assert len(S.find_atoms(probs, threshold=0.5)) == 1
-    with pytest.raises(ValueError, match=r"threshold.*0.*1"):
-        S.find_atoms(probs, threshold=threshold)
-
-
-def test_extract_patches_far_outside_coordinates_raise_value_error():
-    img = np.random.default_rng(0).random((32, 32))
-    with pytest.raises(ValueError, match=r"1 of 2 positions lie outside the 32 x 32 image"):
-        F.extract_patches(img, [[16, 16], [1e20, 5]], 5)
-    with pytest.raises(ValueError, match="outside"):
-        F.extract_patches(img, [[-9e18, 3]], 5)
-    with pytest.raises(ValueError, match="outside"):
-        F.extract_patches(img, [[10, 40]], 5)
-    # a position near the border (its window crosses it) is still dropped, as documented
-    p = F.extract_patches(img, [[16, 16], [0, 16], [-1, 16], [33, 16]], 5)
-    assert p.index.tolist() == [0] and p.dropped.tolist() == [1, 2, 3]
-
-
-def test_frame_keys_must_be_frame_numbers():
-    pts = np.array([[1.0, 1.0]])
-    for bad in ({-1: pts}, {0.5: pts}, {"0": pts}, {0: pts, -2: pts}):
-        with pytest.raises(ValueError, match="frame"):
-            F.track(bad, max_displacement=2)
-    tr = F.track({0: pts, 2: pts + 0.5}, max_displacement=2)  # frame 1 empty: kept
-    assert len(tr.ids) == 3 and tr.n_tracks == 1
-    movie = np.random.default_rng(0).random((2, 16, 16))
-    with pytest.raises(ValueError, match="frame"):
-        F.extract_patches(movie, {0: [[8, 8]], 5: [[8, 8]]}, 3)
-    with pytest.raises(ValueError, match="frame"):
-        F.extract_patches(movie, {-1: [[8, 8]]}, 3)
-    assert len(F.extract_patches(movie, {1: [[8, 8]]}, 3).patches) == 1
 
 
 # -- item 12: complex input ------------------------------------------------------------------

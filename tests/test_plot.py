@@ -9,9 +9,19 @@ import numpy as np
 import pytest
 
 import helpers.plot as hplot
-from helpers.plot import divide, features, latent, previews, spectra, tiles
+from helpers.plot import (
+    divide,
+    eels,
+    features,
+    latent,
+    previews,
+    spectra,
+    steering,
+    symmetry,
+    tiles,
+)
 
-FIGURE_MODULES = (divide, features, latent, previews, spectra)
+FIGURE_MODULES = (divide, eels, features, latent, previews, spectra, steering, symmetry)
 
 
 def test_every_public_figure_function_is_plot_and_exported():
@@ -113,4 +123,45 @@ def test_feature_figures_draw():
     assert hplot.plot_histograms(rng.normal(size=10), ax=ax) is fig
     with pytest.raises(ValueError, match="values for"):
         hplot.plot_latent_map(movie[0], pts[0], np.zeros(3))
+    plt.close("all")
+
+
+def test_steering_figures_draw_and_check_the_grid():
+    from helpers.models.steering import RandomBeam, steering_trials
+    from helpers.simulate import SiHopRates
+
+    truth = SiHopRates()
+    axis = np.linspace(-1.5, 1.5, 13)
+    grid = np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
+    in_disc = np.hypot(*grid.T) <= 1.5
+    rates = truth(grid)
+    fig = hplot.plot_rate_maps(rates * 1.1, rates, 0.2 * rates, axis, in_disc)
+    assert len(fig.axes) == 18  # 9 maps, 9 colour bars
+    fig = hplot.plot_true_rates_and_dwells(rates, axis, in_disc, grid, np.arange(len(grid)) % 4 - 1)
+    assert fig.axes[3].get_title() == "training dwells (local frame)"
+    along = np.linspace(-1.5, 1.5, 7)
+    cut = truth(along[:, None] * np.array([[0.866, 0.5]]))
+    hplot.plot_rate_cut(along, cut, cut, cut * 0.8, cut * 1.2, 0.85, np.linspace(1, 0.5, 5))
+    summaries = {name: steering_trials(RandomBeam(seed=1), 2, hops=1, budget_s=2.0, rates=truth)
+                 for name in ("learned rates (greedy)", "random beam")}
+    fig = hplot.plot_steering(summaries, 2.0, 1)
+    assert fig.axes[0].get_xlabel() == "beam time (s)"
+    plt.close("all")
+    with pytest.raises(ValueError, match="len\\(axis\\)"):
+        hplot.plot_rate_maps(rates[:-1], rates, rates, axis, in_disc)
+
+
+def test_symmetry_figures_draw_and_check_shapes():
+    x, y = np.linspace(0.01, 0.3, 6), np.linspace(0.01, 0.2, 4)
+    p = np.clip(np.subtract.outer(y, x) + 0.5, 0, 1)
+    fig = hplot.plot_probability_map(p, x, y, curves={"line": (x, y.mean() + 0 * x)},
+                                     log_x=True, xlabel="delta (a)", ylabel="sigma (a)")
+    assert fig.axes[0].get_xlabel() == "delta (a)"
+    with pytest.raises(ValueError, match="len"):
+        hplot.plot_probability_map(p.T, x, y)
+    hplot.plot_reliability([0.1, np.nan, 0.8], [0.2, np.nan, 0.7], [10, 0, 5])
+    with pytest.raises(ValueError, match="one shape"):
+        hplot.plot_reliability([0.1], [0.2, 0.3], [1])
+    hplot.plot_threshold_collapse([1, 10], [2.0, 3.0], np.geomspace(1, 10, 5), np.ones(5),
+                                  groups=[4, 16])
     plt.close("all")

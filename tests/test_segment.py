@@ -77,3 +77,14 @@ def test_find_particles_background_and_bad_input():
         S.find_particles(np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="otsu"):
         S.find_particles(img, threshold="mean")
+
+
+# hostile thresholds (issue 22)
+@pytest.mark.parametrize("threshold", [-1, 0, 1, 2, float("nan"), float("inf"), "high"])
+def test_find_atoms_rejects_thresholds_outside_0_1(threshold):
+    probs = np.zeros((3, 20, 20))
+    probs[0] = 1.0
+    probs[0, 8:11, 8:11], probs[1, 8:11, 8:11] = 0.1, 0.9
+    assert len(S.find_atoms(probs, threshold=0.5)) == 1
+    with pytest.raises(ValueError, match=r"threshold.*0.*1"):
+        S.find_atoms(probs, threshold=threshold)

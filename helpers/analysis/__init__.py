@@ -8,10 +8,12 @@ circular statistics, and every score against ground truth.
 - :mod:`~helpers.analysis.spectra`: (patch, spectrum) pairs, spatial splits, loop areas,
   maps and latent grids;
 - :mod:`~helpers.analysis.circular`: wrapped angles, circular means, von Mises mixtures;
+- :mod:`~helpers.analysis.symmetry`: Bayesian evidence for a symmetric against a distorted
+  lattice, the P = 1/2 threshold, a two-state mixture decision on latents;
 - :mod:`~helpers.analysis.scores`: scores against the truth, always ``(y_true, y_pred)``
   as in scikit-learn.
 
-The public names of all six are importable from here (``from helpers.analysis import
+The public names of all of them are importable from here (``from helpers.analysis import
 kl_per_latent, circular_correlation``).
 """
 
@@ -27,8 +29,10 @@ from .scores import (
     confusion_matrix,
     detection_scores,
     error_ratio,
+    expected_calibration_error,
     hungarian_accuracy,
     interval_coverage,
+    knn_r2,
     latent_correlations,
     link_accuracy,
     match_points,
@@ -36,6 +40,7 @@ from .scores import (
     patch_ssim,
     r2_score,
     recovery_r2,
+    reliability_curve,
 )
 from .spectra import (
     PairSet,
@@ -48,12 +53,32 @@ from .spectra import (
     spatial_split,
     values_to_map,
 )
+from .symmetry import (
+    LatentMixture,
+    SymmetryPosterior,
+    effective_atoms,
+    lattice_design,
+    log_evidence,
+    median_p_symmetric,
+    posterior_threshold,
+    rotational_asymmetry,
+    symmetry_posterior,
+    threshold_delta,
+    two_state_mixture,
+)
 from .transitions import (
     Transition,
     class_fractions,
     group_histograms,
     locate_transition,
     transition_matrix,
+)
+from .unmixing import (
+    Unmixing,
+    interpolate_sparse,
+    mean_interval,
+    pca_scree,
+    unmix_spectra,
 )
 
 __all__ = [
@@ -68,9 +93,16 @@ __all__ = [
     "confusion_matrix", "detection_scores", "error_ratio", "hungarian_accuracy",
     "interval_coverage", "latent_correlations", "link_accuracy", "match_points",
     "normalized_rmse", "patch_ssim", "r2_score", "recovery_r2",
+    "expected_calibration_error", "knn_r2", "reliability_curve",
     # spectra
     "PairSet", "SpatialSplit", "latent_grid", "loop_area", "loop_map_from_arrays",
     "nearest_on_grid", "patch_loop_pairs", "spatial_split", "values_to_map",
+    # symmetry
+    "LatentMixture", "SymmetryPosterior", "effective_atoms", "lattice_design", "log_evidence",
+    "median_p_symmetric", "posterior_threshold", "rotational_asymmetry", "symmetry_posterior",
+    "threshold_delta", "two_state_mixture",
+    # unmixing
+    "Unmixing", "interpolate_sparse", "mean_interval", "pca_scree", "unmix_spectra",
     # transitions
     "Transition", "class_fractions", "group_histograms", "locate_transition",
     "transition_matrix",

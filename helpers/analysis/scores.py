@@ -11,7 +11,9 @@ like ``sklearn.metrics``:
   :func:`error_ratio`;
 - detection of positions: :func:`match_points`, :func:`detection_scores`
   (:class:`DetectionScores`);
-- tracking: :func:`link_accuracy`.
+- tracking: :func:`link_accuracy`;
+- probabilities and latents: :func:`reliability_curve`, :func:`expected_calibration_error`,
+  :func:`knn_r2`.
 
 Positions are ``(row, col)`` in pixels (or any unit shared by truth and estimate).
 """
@@ -43,6 +45,9 @@ __all__ = [
     "DetectionScores",
     "detection_scores",
     "link_accuracy",
+    "reliability_curve",
+    "expected_calibration_error",
+    "knn_r2",
 ]
 
 
@@ -514,3 +519,74 @@ def link_accuracy(y_true, y_pred) -> float:
             total += 1
             good += int(pa[i] == pb[j])
     return good / total if total else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# calibration of probabilities, information in latents
+# --------------------------------------------------------------------------------------------
+def _outcomes_and_probs(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
+    """Binary outcomes ``(N,)`` and probabilities ``(N,)`` in [0, 1], checked."""
+    t, p = _pair(y_true, y_prob, 1)
+    if not np.isin(t, (0.0, 1.0)).all():
+        raise ValueError("y_true must hold binary outcomes (0/1 or False/True)")
+    if p.min() < 0.0 or p.max() > 1.0:
+        raise ValueError("y_prob must hold probabilities in [0, 1]")
+    return t, p
+
+
+def reliability_curve(y_true, y_prob, n_bins: int = 10):
+    """Reliability diagram data: predicted probability against observed frequency.
+
+    Args:
+        y_true: ``(N,)`` binary outcomes (1: the event happened).
+        y_prob: ``(N,)`` predicted probabilities of the event.
+        n_bins: equal-width bins on [0, 1] (the last one closed).
+
+    Returns:
+        ``(mean_prob, frequency, counts)``, each ``(n_bins,)``: the mean prediction and the
+        fraction of events in each bin (nan for an empty bin), and the bin populations.
+    """
+    t, p = _outcomes_and_probs(y_true, y_prob)
+    if int(n_bins) < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins!r}")
+    k = np.minimum((p * int(n_bins)).astype(int), int(n_bins) - 1)
+    counts = np.bincount(k, minlength=int(n_bins)).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_prob = np.bincount(k, weights=p, minlength=int(n_bins)) / counts
+        frequency = np.bincount(k, weights=t, minlength=int(n_bins)) / counts
+    return mean_prob, frequency, counts.astype(int)
+
+
+def expected_calibration_error(y_true, y_prob, n_bins: int = 10) -> float:
+    """Expected calibration error: ``sum_b (n_b / N) |frequency_b - mean_prob_b|`` over the
+    bins of :func:`reliability_curve` (0 for perfectly calibrated probabilities; finite samples
+    give a small positive value even then)."""
+    mean_prob, frequency, counts = reliability_curve(y_true, y_prob, n_bins)
+    used = counts > 0
+    return float(np.sum(counts[used] * np.abs(frequency[used] - mean_prob[used]))
+                 / counts.sum())
+
+
+def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int = 0) -> float:
+    """How well ``features`` ``(N, D)`` determine a quantity ``y_true`` ``(N,)``: the R^2 of a
+    k-nearest-neighbour regression (features standardised, ``n_folds``-fold cross-validated
+    out-of-fold predictions, folds shuffled by ``seed``). 1: the features fix the quantity;
+    about 0 or below: they carry none of it. Nonlinear and invariant to rescaling each
+    feature, so latents that encode the quantity through any smooth curve score high."""
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    t = _finite(y_true, "y_true", 1)
+    x = _finite(features, "features", (1, 2))
+    x = x.reshape(len(x), -1)
+    if len(x) != len(t):
+        raise ValueError(f"features has {len(x)} rows but y_true has {len(t)} values")
+    if len(t) < 2 * int(n_folds) or int(n_neighbors) < 1:
+        raise ValueError(f"need n_neighbors >= 1 and at least {2 * int(n_folds)} samples for "
+                         f"{n_folds}-fold cross-validation, got {len(t)}")
+    k = min(int(n_neighbors), len(t) - len(t) // int(n_folds) - 1)
+    folds = KFold(int(n_folds), shuffle=True, random_state=seed)
+    pred = cross_val_predict(KNeighborsRegressor(k), StandardScaler().fit_transform(x), t,
+                             cv=folds)
+    return r2_score(t, pred)

@@ -11,6 +11,7 @@ from .divide import (
     active_learning,
 )
 from .im2spec import Im2Spec, Spec2Im
+from .parallel_gp import GPMaps, ParallelGP
 from .rates import RateEnsemble, RatePrediction
 from .sivae import (
     MultiScalePatches,

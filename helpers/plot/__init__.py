@@ -8,6 +8,7 @@ draws nothing).
 """
 
 from .divide import plot_active_learning_curves, plot_component_maps, plot_recovery_scatter
+from .eels import plot_map_rows, plot_scree, plot_unmixing
 from .features import (
     plot_coordinates,
     plot_histograms,
@@ -31,6 +32,13 @@ from .spectra import (
     plot_loop_predictions,
     plot_patch_predictions,
 )
+from .steering import (
+    plot_rate_cut,
+    plot_rate_maps,
+    plot_steering,
+    plot_true_rates_and_dwells,
+)
+from .symmetry import plot_probability_map, plot_reliability, plot_threshold_collapse
 from .tiles import tile_mosaic
 
 __all__ = [
@@ -48,6 +56,7 @@ __all__ = [
     "plot_loop_grid",
     "plot_loop_predictions",
     "plot_manifold",
+    "plot_map_rows",
     "plot_patch_mosaic",
     "plot_patch_predictions",
     "plot_preview_graphene",
@@ -55,7 +64,16 @@ __all__ = [
     "plot_preview_protein",
     "plot_preview_switching",
     "plot_preview_temperature_series",
+    "plot_probability_map",
+    "plot_rate_cut",
+    "plot_rate_maps",
     "plot_recovery_scatter",
+    "plot_scree",
+    "plot_steering",
+    "plot_reliability",
+    "plot_threshold_collapse",
     "plot_trajectories",
+    "plot_true_rates_and_dwells",
+    "plot_unmixing",
     "tile_mosaic",
 ]

@@ -4,6 +4,15 @@ Every generator is deterministic by ``seed`` and returns a dataclass of numpy ar
 """
 
 from ._lattice import LandauCoefficients, curl, landau_khalatnikov, uniaxial_coercive_field
+from .distorted_lattice import (
+    REGION_NAMES,
+    DistortedLatticeImage,
+    ToyLattices,
+    distorted_lattice_image,
+    toy_lattice_sites,
+    toy_lattices,
+)
+from .eels import EELS_COMPONENTS, EELSSpectrumImage, eels_abundances, eels_spectrum_image
 from .ferroelectric import (
     HysteresisMap,
     SwitchingSequence,
