@@ -82,6 +82,44 @@ def test_finer_grid_and_sparse_pixels(shared_maps):
     assert np.all(pred.std >= 0)
 
 
+def test_periodic_kernel_learns_the_lattice_and_beats_the_smooth_kernel_from_sparse_pixels(
+        shared_maps):
+    truth, noisy = shared_maps
+    mask = np.random.default_rng(3).random((40, 40)) < 0.2
+    r2, gps = {}, {}
+    for periodic in (False, True):
+        gps[periodic] = ParallelGP(epochs=40, n_train=400, periodic=periodic, seed=0,
+                                   device="cpu")
+        gps[periodic].fit(noisy, mask, progress=False)
+        r2[periodic] = _r2(truth[0], gps[periodic].predict(return_std=False).mean[0])
+    # the columns repeat every 7.3 px along both axes: the learned periods find that
+    np.testing.assert_allclose(gps[True].hyperparameters()["period"][0], 7.3, atol=0.3)
+    assert r2[True] > max(0.9, r2[False] + 0.05), r2
+
+
+def test_periodic_posterior_matches_gpytorch(shared_maps):
+    # the closed-form posterior (per-axis kernel factors) equals gpytorch's own prediction
+    # from the same hyperparameters when every observed pixel trained them
+    import gpytorch
+    import torch
+
+    _, noisy = shared_maps
+    mask = np.random.default_rng(4).random((40, 40)) < 0.15
+    gp = ParallelGP(shared_kernel=False, epochs=5, n_train=400, periodic=True, seed=0,
+                    device="cpu")
+    gp.fit(noisy, mask, progress=False)
+    ours = gp.predict(return_std=True)
+    r, c = np.mgrid[0:40, 0:40]
+    x = torch.tensor(np.stack([r.ravel(), c.ravel()], 1), dtype=torch.float64)
+    gp.module.eval()
+    with torch.no_grad(), gpytorch.settings.fast_computations(False, False, False):
+        post = gp.module(x.expand(3, -1, -1))
+    sd, mu = gp._sd[:, None], gp._mu[:, None]
+    np.testing.assert_allclose(ours.mean.reshape(3, -1), post.mean.numpy() * sd + mu,
+                               atol=1e-6)
+    np.testing.assert_allclose(ours.std.reshape(3, -1), post.stddev.numpy() * sd, atol=1e-5)
+
+
 def test_bad_input_is_named():
     gp = ParallelGP(epochs=2, device="cpu")
     with pytest.raises(NotFittedError):
@@ -106,6 +144,22 @@ def test_unmixing_recovers_two_spectra_and_orders_by_counts():
     assert np.corrcoef(um.maps[1].ravel(), a2.ravel())[0, 1] > 0.9
     with pytest.raises(ValueError, match="non-negative"):
         unmix_spectra(x - 100, 2)
+
+
+def test_unmixing_transform_is_the_exact_projection_on_the_spectra():
+    # an image that is an exact non-negative mix of the fitted spectra maps back to its
+    # weights to rounding: the projection is solved exactly, not to an iteration tolerance
+    rng = np.random.default_rng(1)
+    e = np.linspace(0, 1, 60)
+    s1, s2 = 50 * np.exp(-((e - 0.3) / 0.05) ** 2), 10 * np.exp(-((e - 0.7) / 0.05) ** 2) + 1
+    x = rng.poisson(rng.uniform(0.5, 1.5, (12, 12, 1)) * s1
+                    + rng.uniform(0.0, 1.0, (12, 12, 1)) * s2).astype(float)
+    um = unmix_spectra(x, 2, seed=0)
+    w = rng.uniform(0.0, 2.0, (2, 6, 6))
+    w[0, 0, 0] = 0.0  # a weight on the non-negativity bound
+    mix = np.einsum("khw,ke->hwe", w, um.spectra)
+    np.testing.assert_allclose(um.transform(mix), w, atol=1e-8)
+    np.testing.assert_allclose(um.transform(x), um.maps, atol=1e-10)
 
 
 def test_mean_interval():
