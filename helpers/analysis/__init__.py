@@ -10,6 +10,9 @@ circular statistics, and every score against ground truth.
 - :mod:`~helpers.analysis.circular`: wrapped angles, circular means, von Mises mixtures;
 - :mod:`~helpers.analysis.symmetry`: Bayesian evidence for a symmetric against a distorted
   lattice, the P = 1/2 threshold, a two-state mixture decision on latents;
+- :mod:`~helpers.analysis.unmixing`: PCA scree and NMF maps of a spectrum image, the
+  interpolation baseline for sparse maps;
+- :mod:`~helpers.analysis.repeats`: confidence intervals of means over seeds or repeats;
 - :mod:`~helpers.analysis.scores`: scores against the truth, always ``(y_true, y_pred)``
   as in scikit-learn.
 
@@ -20,6 +23,7 @@ kl_per_latent, circular_correlation``).
 from .circular import VonMisesMixture, circular_mean, fit_von_mises_mixture, wrap_angle
 from .latents import DEFAULT_THRESHOLD, active_latents, kl_per_latent
 from .regions import centre_masks, grow_labels
+from .repeats import mean_interval
 from .scores import (
     DetectionScores,
     angle_error,
@@ -76,7 +80,6 @@ from .transitions import (
 from .unmixing import (
     Unmixing,
     interpolate_sparse,
-    mean_interval,
     pca_scree,
     unmix_spectra,
 )
@@ -101,8 +104,10 @@ __all__ = [
     "LatentMixture", "SymmetryPosterior", "effective_atoms", "lattice_design", "log_evidence",
     "median_p_symmetric", "posterior_threshold", "rotational_asymmetry", "symmetry_posterior",
     "threshold_delta", "two_state_mixture",
+    # repeats
+    "mean_interval",
     # unmixing
-    "Unmixing", "interpolate_sparse", "mean_interval", "pca_scree", "unmix_spectra",
+    "Unmixing", "interpolate_sparse", "pca_scree", "unmix_spectra",
     # transitions
     "Transition", "class_fractions", "group_histograms", "locate_transition",
     "transition_matrix",

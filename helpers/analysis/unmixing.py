@@ -1,5 +1,5 @@
 """Unmixing a spectrum image in energy (PCA scree, NMF component maps), the interpolation
-baseline for sparsely sampled maps, and the confidence interval of a mean over repeats.
+baseline for sparsely sampled maps.
 
 A spectrum image is ``(H, W, E)``: one spectrum of ``E`` channels per pixel. NMF writes it as
 ``X ~ W S`` with ``K`` non-negative maps ``W`` (pixels x K) and spectra ``S`` (K x E); the
@@ -15,7 +15,7 @@ import numpy as np
 from .._checks import real_array
 from ..features import decompose_patches
 
-__all__ = ["Unmixing", "interpolate_sparse", "mean_interval", "pca_scree", "unmix_spectra"]
+__all__ = ["Unmixing", "interpolate_sparse", "pca_scree", "unmix_spectra"]
 
 
 def _cube(spectra, name: str = "spectra") -> np.ndarray:
@@ -138,18 +138,3 @@ def interpolate_sparse(maps, mask, method: str = "cubic") -> np.ndarray:
         near = griddata(pts, img[m], grid, method="nearest")
         out[k] = np.where(np.isnan(filled), near, filled)
     return out[0] if single else out
-
-
-def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``values`` (n,) over independent repeats and its Student-t confidence interval
-    ``(mean, low, high)`` at ``level``; n >= 2."""
-    from scipy.stats import t as student_t
-
-    v = np.asarray(real_array(values, "values"), dtype=np.float64).ravel()
-    if v.size < 2 or not np.isfinite(v).all():
-        raise ValueError(f"values must be >= 2 finite numbers, got {v.size}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    half = float(student_t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-    mean = float(v.mean())
-    return mean, mean - half, mean + half
