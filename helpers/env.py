@@ -1,14 +1,17 @@
-"""Reproducibility and hardware: seeding, device choice, Colab detection."""
+"""Reproducibility and the running environment: seeding, device choice, Colab detection, and
+progress bars that render both in a live kernel and in a saved notebook."""
 
 from __future__ import annotations
 
 import os
 import random
 import sys
+import time
 
 import numpy as np
 
-__all__ = ["seed_everything", "get_device", "in_colab", "torch_generator"]
+__all__ = ["PROGRESS_VARIABLE", "seed_everything", "get_device", "in_colab", "progress",
+           "torch_generator"]
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -81,3 +84,60 @@ def get_device(device: str | None = "auto") -> str:
 def in_colab() -> bool:
     """True when running inside Google Colab."""
     return "google.colab" in sys.modules
+
+
+#: environment variable that chooses how progress is shown: ``"text"`` (plain lines, for
+#: notebooks executed headlessly and saved) or ``"auto"`` (widgets in a live kernel, the default)
+PROGRESS_VARIABLE = "MICROSCOPY_PROGRESS"
+
+
+class _Lines:
+    """A file for ``tqdm`` that turns its carriage-return redraws into a few whole lines.
+
+    A saved notebook keeps every redraw of a text bar (or a widget frozen at 0 %); this keeps
+    the latest status and writes it as one line when the bar closes or when ``interval``
+    seconds have passed since the last line.
+    """
+
+    def __init__(self, stream, interval: float):
+        self.stream, self.interval = stream, float(interval)
+        self.status, self.last = "", time.monotonic()
+
+    def write(self, text: str) -> None:
+        status = text.replace("\r", "").strip()
+        if status:
+            self.status = status
+        now = time.monotonic()
+        if self.status and ("\n" in text or now - self.last >= self.interval):
+            self.stream.write(self.status + "\n")
+            self.stream.flush()
+            self.status, self.last = "", now
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def progress(iterable=None, *, desc: str | None = None, total: int | None = None,
+             disable: bool = False, interval: float = 30.0, stream=None):
+    """A ``tqdm`` progress bar over ``iterable`` that reads correctly wherever it is shown.
+
+    In a live notebook it is ``tqdm.auto`` (a widget in Jupyter, text in a terminal). When the
+    environment variable :data:`PROGRESS_VARIABLE` is ``"text"`` (the suite's runner sets it
+    for the notebooks it executes and saves), it prints plain lines instead: the status every
+    ``interval`` seconds and once at the end, so a saved or rendered notebook shows where the
+    loop finished rather than a widget frozen at "0%". ``stream`` (default ``sys.stderr``)
+    receives the text lines.
+    """
+    mode = os.environ.get(PROGRESS_VARIABLE, "auto").strip().lower()
+    if mode not in {"auto", "text"}:
+        raise ValueError(f"{PROGRESS_VARIABLE}={mode!r} is not understood; "
+                         "set it to 'text' (plain lines) or 'auto' (widgets when live)")
+    if mode == "text":
+        from tqdm.std import tqdm
+
+        lines = _Lines(sys.stderr if stream is None else stream, interval)
+        return tqdm(iterable, desc=desc, total=total, disable=disable, file=lines,
+                    mininterval=interval, dynamic_ncols=False, ncols=100, ascii=True)
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, disable=disable)

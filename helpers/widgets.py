@@ -5,6 +5,8 @@ browser shows them.
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 
 __all__ = ["decode_point", "latent_explorer", "latent_map_explorer", "LatentMapExplorer"]
@@ -298,7 +300,9 @@ class LatentMapExplorer:
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        # what a page without the live kernel (a saved notebook, GitHub) shows instead
+        # what a page without the live kernel (a saved notebook, GitHub) shows instead: the
+        # panels as they were drawn, and a line saying the controls need Jupyter
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
         bundle["text/plain"] = (f"Latent-map explorer of {len(self.points)} patches: run the "
                                 "notebook in Jupyter to use it.")
         return bundle

@@ -1,10 +1,19 @@
-"""Seeding and device choice."""
+"""Seeding, device choice and progress bars."""
+
+import io
 
 import numpy as np
 import pytest
 import torch
 
-from helpers.env import get_device, in_colab, seed_everything, torch_generator
+from helpers.env import (
+    PROGRESS_VARIABLE,
+    get_device,
+    in_colab,
+    progress,
+    seed_everything,
+    torch_generator,
+)
 
 
 def test_same_seed_same_numbers():
@@ -46,3 +55,36 @@ def test_torch_generator_is_seeded_and_falls_back_to_the_cpu():
 
 def test_not_in_colab_here():
     assert in_colab() is False
+
+
+def test_text_progress_prints_one_line_with_the_final_state(monkeypatch):
+    # a saved notebook must show where a loop ended, not a redraw per step or a frozen 0 %
+    monkeypatch.setenv(PROGRESS_VARIABLE, "text")
+    out = io.StringIO()
+    bar = progress(range(50), desc="train", stream=out)
+    for i in bar:
+        bar.set_postfix(loss=i)  # forces a redraw on every step
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("train: 100%") and "50/50" in lines[0] and "loss=49" in lines[0]
+    assert "\r" not in out.getvalue()
+
+
+def test_text_progress_reports_again_after_its_interval(monkeypatch):
+    monkeypatch.setenv(PROGRESS_VARIABLE, "text")
+    out = io.StringIO()
+    bar = progress(range(3), desc="slow", stream=out, interval=0.0)
+    for _ in bar:
+        pass
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 3 and lines[-1].startswith("slow: 100%"), lines
+
+
+def test_live_progress_is_tqdm_auto_and_bad_modes_are_named(monkeypatch):
+    from tqdm.auto import tqdm as auto_tqdm
+
+    monkeypatch.delenv(PROGRESS_VARIABLE, raising=False)
+    assert isinstance(progress(range(2), disable=True), auto_tqdm)
+    monkeypatch.setenv(PROGRESS_VARIABLE, "widgets")
+    with pytest.raises(ValueError, match="'text'"):
+        progress(range(2))

@@ -4,6 +4,8 @@ what the data say, not only that a callback ran."""
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,8 @@ def test_builds_and_shows_the_neighbours_of_its_start_point():
     bundle = ex._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
     assert bundle["text/plain"].startswith("Latent-map explorer of 120 patches")
+    # and a saved or rendered notebook (no widget manager) shows the panels as drawn
+    assert base64.b64decode(bundle["image/png"]) == bytes(ex.image.value)
 
 
 @pytest.mark.parametrize("c", [0, 1, 2, 3])

@@ -34,6 +34,7 @@ from linear_operator.utils.errors import NanError
 from torch import nn
 
 from .._checks import real_array
+from ..env import progress as progress_bar
 from ..env import torch_generator
 from .base import Estimator, TrainingDivergedError, as_float_array, mean_std, not_fitted
 from .standardize import Standardize
@@ -889,8 +890,6 @@ def active_learning(
     Returns:
         :class:`ActiveLearningResult`.
     """
-    from tqdm.auto import tqdm
-
     if strategy not in ("uncertainty", "random"):
         raise ValueError(f"strategy must be 'uncertainty' or 'random', got {strategy!r}")
     y_pool = np.asarray(real_array(y_pool, "y_pool"), dtype=np.float64)
@@ -904,7 +903,7 @@ def active_learning(
     model = make_model()
     n_lab, errors = [], []
     y_test = np.asarray(real_array(y_test, "y_test"), dtype=np.float64)
-    for step in tqdm(range(n_steps + 1), desc=f"active ({strategy})", disable=not progress):
+    for step in progress_bar(range(n_steps + 1), desc=f"active ({strategy})", disable=not progress):
         idx = np.asarray(chosen)
         model.fit(_take(X_pool, idx), y_pool[idx], progress=False,
                   epochs=epochs_init if step == 0 else epochs_step, **fit_kwargs)

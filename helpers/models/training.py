@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .._checks import DivergenceGuard
+from ..env import progress as progress_bar
 
 __all__ = ["History", "run_epochs"]
 
@@ -107,12 +108,10 @@ def run_epochs(
             validation are restored at the end. None trains every epoch.
         epoch_end: called after each epoch's last step; returns extra values to record
             (e.g. a fitted noise level).
-        desc, progress: label and switch of the ``tqdm.auto`` progress bar.
+        desc, progress: label and switch of the progress bar (:func:`helpers.env.progress`).
 
     The module is left in ``eval()`` mode.
     """
-    from tqdm.auto import tqdm
-
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if patience is not None and validate is None:
@@ -123,7 +122,7 @@ def run_epochs(
     guard = DivergenceGuard(floor=guard_floor)
     last = start_epoch + int(epochs) - 1
     best, best_state, bad = math.inf, None, 0
-    bar = tqdm(range(start_epoch, last + 1), desc=desc, disable=not progress)
+    bar = progress_bar(range(start_epoch, last + 1), desc=desc, disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
         module.train()

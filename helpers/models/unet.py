@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..env import progress as progress_bar
 from ..segment import _images
 from .base import Estimator, not_fitted
 from .standardize import standardize_images
@@ -248,8 +249,6 @@ class UNet(Estimator):
 
         Raises ``NotFittedError`` (a ValueError) on a network neither fitted nor loaded.
         """
-        from tqdm.auto import tqdm
-
         x, single = _images(frames, "frames")
         if not self._fitted:
             raise not_fitted("UNet", "fit(images, masks)")
@@ -270,7 +269,7 @@ class UNet(Estimator):
         out = np.zeros((n, self.n_classes, height, width), dtype=np.float32)
         self.module.eval()
         with torch.no_grad():
-            for t in tqdm(range(n), desc="predict", disable=not progress or n == 1):
+            for t in progress_bar(range(n), desc="predict", disable=not progress or n == 1):
                 acc = np.zeros((self.n_classes, ph, pw), dtype=np.float32)
                 norm = np.zeros((ph, pw), dtype=np.float32)
                 for b in range(0, len(corners), batch_size):

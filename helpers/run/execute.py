@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..env import PROGRESS_VARIABLE
+
 __all__ = [
     "REPO_ROOT",
     "NOTEBOOK_DIR",
@@ -194,6 +196,8 @@ def run_notebook(
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
     os.environ.pop("MPLBACKEND", None)  # keep the kernel's inline backend: figures are saved
+    # the saved notebook shows each loop's final progress as text, not a widget frozen at 0 %
+    os.environ.setdefault(PROGRESS_VARIABLE, "text")
     path = Path(path).resolve()
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
