@@ -46,7 +46,10 @@ def test_tile_mosaic_places_images_and_fills_gaps():
     assert m.shape == (2 * 3 - 1, 3 * 3 - 1) and m.dtype == np.float32
     np.testing.assert_array_equal(m[3:5, 6:8], grid[1, 2])
     assert (m[2] == -1).all() and (m[:, 2] == -1).all()
-    assert np.isnan(hplot.tile_mosaic(grid, fill=np.nan)[2]).all()
+    # by default the gaps are NaN, drawn as background rather than as the colour map's low end
+    default = hplot.tile_mosaic(grid)
+    assert np.isnan(default[2]).all() and np.isnan(default[:, 2]).all()
+    assert not np.isnan(default[3:5, 6:8]).any()
     with pytest.raises(ValueError, match=r"reshape"):
         hplot.tile_mosaic(grid[0])
 
