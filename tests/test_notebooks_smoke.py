@@ -89,3 +89,16 @@ def test_saved_notebooks_show_progress_as_text_not_frozen_widgets(smoke_run):
                 if "application/vnd.jupyter.widget-view+json" in data and "%|" in text:
                     frozen.setdefault(path.stem, []).append(i)
     assert not frozen, f"progress widgets saved in (notebook: cells) {frozen}"
+
+
+def test_no_result_is_typed_into_the_prose(smoke_run):
+    # sentences that state results must be printed from them (helpers.run.prose)
+    from helpers.run.prose import typed_results_in
+
+    typed = {}
+    for path in NOTEBOOKS:
+        executed = ROOT / "runs" / "smoke" / path.name
+        found = typed_results_in(executed, executed.with_suffix(".results.json"))
+        if found:
+            typed[path.stem] = [f"cell {f.cell}: '{f.text}' = {f.key}" for f in found]
+    assert not typed, typed

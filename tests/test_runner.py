@@ -39,8 +39,12 @@ def executed(tmp_path_factory):
         "from tqdm.auto import tqdm\nimport ipywidgets as w\n"
         "total = sum(i for i in tqdm(range(1000)))\nw.IntSlider(value=3)",
         "from helpers.run import save_results\n"
-        "save_results({'total': total, 'smoke': SMOKE, 'runtime_s': 0.1}, RESULTS_PATH)",
+        "save_results({'total': total, 'smoke': SMOKE, 'share': 0.1249, 'runtime_s': 0.1}, "
+        "RESULTS_PATH)",
     ])
+    typed = nbformat.read(root / "01_good.ipynb", as_version=4)  # a result typed into prose
+    typed.cells.append(nbformat.v4.new_markdown_cell("The share is 0.125."))
+    nbformat.write(typed, root / "01_good.ipynb")
     make_notebook(root / "02_bad.ipynb", ["x = 1", "raise RuntimeError('boom in cell')"])
     out = root / "out"
     paths = run.find_notebooks(None, notebook_dir=root)
@@ -53,7 +57,7 @@ def test_statuses_results_and_failing_cell(executed):
     _, _, runs = executed
     good, bad = runs
     assert (good.name, good.status) == ("01_good", "ok")
-    assert good.results == {"total": 499500, "smoke": True, "runtime_s": 0.1}
+    assert good.results == {"total": 499500, "smoke": True, "share": 0.1249, "runtime_s": 0.1}
     assert bad.status == "failed"
     # 4th cell of the source notebook (papermill's injected cell is not counted)
     assert bad.failed_cell == 4 and "boom in cell" in bad.error
@@ -69,6 +73,7 @@ def test_summary_files(executed):
     assert all(n["wall_s"] > 0 for n in summary["notebooks"])
     md = (out / "SUMMARY.md").read_text()
     assert "boom in cell" in md and "cell 4" in md and "| total | 499500 |" in md
+    assert "Results typed into the prose" in md and "'0.125' = share" in md
 
 
 def test_find_notebooks_by_prefix_and_unknown(executed):

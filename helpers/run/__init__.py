@@ -9,6 +9,7 @@ only need :func:`save_results`; importing this package imports neither papermill
 - :mod:`.schedule`  many (notebook, seed, kernel setting) tasks, each its own process, on Dask
 - :mod:`.kernels`   CPU-kernel settings (the pin that makes x86 processors agree)
 - :mod:`.summary`   ``summary.json`` / ``SUMMARY.md``, aggregates over seeds
+- :mod:`.prose`     results typed into markdown instead of printed from the results
 - :mod:`.baseline`  baseline tolerances from measured spread, validation, comparison
 """
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._io import atomic_path
 from .execute import NotebookRun
+from .prose import typed_results_in
 from .results import plain, write_json
 
 __all__ = ["aggregate", "write_summary", "mark_running", "fmt"]
@@ -63,6 +64,13 @@ def mark_running(out_dir: str | os.PathLike, scale: str) -> None:
                Path(out_dir) / "summary.json")
 
 
+def _typed(r: NotebookRun) -> list:
+    """The markdown numbers of ``r``'s executed notebook that equal its results."""
+    if not (r.results and r.output and Path(r.output).is_file()):
+        return []
+    return typed_results_in(r.output, r.results)
+
+
 def _run_lines(r: NotebookRun) -> list[str]:
     lines = ["", f"## {r.name} (seed {r.seed}): {r.status}"]
     if r.error:
@@ -74,6 +82,10 @@ def _run_lines(r: NotebookRun) -> list[str]:
             lines += ["", f"Executed notebook (with outputs and traceback): `{r.output}`"]
     if r.retried:
         lines += ["", f"Kernel start retried {len(r.retried)} time(s): `{r.retried[0][:200]}`"]
+    typed = _typed(r)
+    if typed:
+        lines += ["", "Results typed into the prose (print them from the results instead): "
+                  + "; ".join(f"cell {t.cell} '{t.text}' = {t.key}" for t in typed)]
     if r.results:
         lines += ["", "| result | value |", "|---|---|"]
         lines += [f"| {k} | {fmt(v)} |" for k, v in sorted(r.results.items())]
