@@ -262,6 +262,22 @@ def test_plots_and_widget_build_headless(small):
                 plot_latent_histograms(rng.normal(size=(100, 3)))):
         assert fig.axes
         plt.close(fig)
+    # the manifold knows its latent values, and its figure puts them on the axes (z1 to the
+    # right, z2 upwards, so the top row holds the largest z2)
+    np.testing.assert_allclose(grid.x_values, np.linspace(-1, 1, 4))
+    np.testing.assert_allclose(grid.y_values, np.linspace(2, -2, 4))
+    corner = m.decode(np.array([[1.0, 2.0]]), classes=[1])[0]
+    np.testing.assert_allclose(grid[0, 3], corner, atol=1e-6)
+    assert type(np.abs(grid - corner).max()) is np.float32  # reductions are plain numbers
+    ax = plot_manifold(grid).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "-0.33", "0.33", "1"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2", "0.67", "-0.67", "-2"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("$z_{1}$", "$z_{2}$")
+    swapped = plot_manifold(m.manifold(3, dims=(1, 0))).axes[0]
+    assert (swapped.get_xlabel(), swapped.get_ylabel()) == ("$z_{2}$", "$z_{1}$")
+    plain = plot_manifold(np.asarray(grid)).axes[0]  # no values: arrows, no ticks
+    assert not plain.get_xticks().size and "rightarrow" in plain.get_xlabel()
+    plt.close("all")
     img = decode_point(m, [0.5, -0.5], angle_deg=30, offset=(1, 0), class_index=1)
     np.testing.assert_allclose(img, m.decode(np.array([[0.5, -0.5]]), angle=np.radians(30),
                                              offset=np.array([[1.0, 0.0]]), classes=[1])[0])

@@ -78,7 +78,7 @@ from .network import InvariantNet
 from .pose import rotate_vectors
 from .training import History, run_epochs
 
-__all__ = ["Encoding", "VAE", "RVAE", "JRVAE"]
+__all__ = ["Encoding", "LatentGrid", "VAE", "RVAE", "JRVAE"]
 
 # the pose arguments of RVAE and JRVAE, with RVAE's defaults; a plain VAE refuses them
 POSE_DEFAULTS = dict(translation=True, scale=False, pose="enumerate", n_rotations=12,
@@ -155,6 +155,38 @@ def _refuse(options: dict, names, model: str, fix: str) -> None:
     given = sorted(set(options) & set(names))
     if given:
         raise TypeError(f"{model} takes no {', '.join(given)}: {fix}")
+
+
+class LatentGrid(np.ndarray):
+    """Decoded images on a grid of latent values, ``(rows, cols, H, W)``, that know their values.
+
+    A plain ``ndarray`` in every computation; ``x_values`` ``(cols,)`` holds the latent value of
+    each column (left to right), ``y_values`` ``(rows,)`` that of each row (top to bottom), and
+    ``dims`` the two latents (0-based), so a figure can put latent values on its axes.
+    """
+
+    x_values: np.ndarray
+    y_values: np.ndarray
+    dims: tuple[int, ...]
+
+    @classmethod
+    def wrap(cls, images: np.ndarray, x_values, y_values, dims) -> LatentGrid:
+        grid = np.asarray(images).view(cls)
+        grid.x_values = np.asarray(x_values, dtype=float)
+        grid.y_values = np.asarray(y_values, dtype=float)
+        grid.dims = tuple(int(d) for d in dims)
+        return grid
+
+    def __array_finalize__(self, obj) -> None:
+        self.x_values = getattr(obj, "x_values", None)
+        self.y_values = getattr(obj, "y_values", None)
+        self.dims = getattr(obj, "dims", None)
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        # a reduction (grid.max(), np.abs(grid - x).mean()) gives a plain number, not a 0-d grid
+        if obj.ndim == 0:
+            return obj.view(np.ndarray)[()]
+        return super().__array_wrap__(obj, context, return_scalar)
 
 
 class _VAEFamily(Estimator):
@@ -492,15 +524,17 @@ class _VAEFamily(Estimator):
         return torch.eye(c, device=self.device)[torch.as_tensor(lab, device=self.device)]
 
     def manifold(self, n: int = 9, dims: tuple[int, int] = (0, 1), *, classes=None,
-                 condition=None, quantile: float = 0.05, limits=None) -> np.ndarray:
+                 condition=None, quantile: float = 0.05, limits=None) -> LatentGrid:
         """Decoded traversal of two content latents at pose zero, the others at 0.
 
-        Returns ``(n, n, H, W)``: ``grid[i, j]`` has latent ``dims[0]`` at its j-th value and
-        latent ``dims[1]`` at its (n-1-i)-th (a mosaic shows ``dims[0]`` increasing to the
-        right and ``dims[1]`` upwards). The values are ``n`` standard-normal quantiles from
-        ``quantile`` to ``1 - quantile`` (the prior), or ``n`` evenly spaced values within
-        ``limits = ((lo0, hi0), (lo1, hi1))`` (e.g. the range of the encoded data). With
-        ``latent_dim == 1`` the shape is ``(1, n, H, W)``. JRVAE: ``classes`` picks the class.
+        Returns a :class:`LatentGrid` ``(n, n, H, W)`` (an ndarray that also carries the
+        latent values of its columns and rows): ``grid[i, j]`` has latent ``dims[0]`` at its
+        j-th value and latent ``dims[1]`` at its (n-1-i)-th (a mosaic shows ``dims[0]``
+        increasing to the right and ``dims[1]`` upwards). The values are ``n`` standard-normal
+        quantiles from ``quantile`` to ``1 - quantile`` (the prior), or ``n`` evenly spaced
+        values within ``limits = ((lo0, hi0), (lo1, hi1))`` (e.g. the range of the encoded
+        data). With ``latent_dim == 1`` the shape is ``(1, n, H, W)``. JRVAE: ``classes``
+        picks the class.
         """
         from scipy.stats import norm
 
@@ -532,7 +566,10 @@ class _VAEFamily(Estimator):
         if condition is not None and np.ndim(condition) == 1:
             condition = np.tile(np.asarray(condition, dtype=np.float32), (len(z), 1))
         imgs = self.decode(z, classes=classes, condition=condition)
-        return imgs.reshape(rows, cols, *self.image_shape)
+        grid = imgs.reshape(rows, cols, *self.image_shape)
+        if d == 1:
+            return LatentGrid.wrap(grid, vals[0], [], (0,))
+        return LatentGrid.wrap(grid, vals[0], vals[1][::-1], (i, j))
 
 
 class VAE(_VAEFamily):

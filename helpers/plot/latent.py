@@ -15,16 +15,43 @@ __all__ = ["plot_manifold", "plot_angle_recovery", "plot_latent_histograms",
            "plot_latent_scatter"]
 
 
+def _latent_ticks(axis, values, tile: int, pad: int) -> None:
+    """Put the latent ``values`` (one per tile) at the tile centres of one mosaic axis, at
+    most five of them (first, last and evenly between)."""
+    n = len(values)
+    pick = np.unique(np.linspace(0, n - 1, min(n, 5)).round().astype(int))
+    axis.set_ticks(pick * (tile + pad) + (tile - 1) / 2)
+    axis.set_ticklabels([f"{values[k]:.2g}" for k in pick])
+
+
 def plot_manifold(grid: np.ndarray, ax=None, title: str = "decoded latent manifold",
-                  labels: tuple[str, str] = ("$z_1$", "$z_2$"), cmap: str = "viridis"):
+                  labels: tuple[str, str] | None = None, cmap: str = "viridis"):
     """Show ``model.manifold(n)`` (``(n, n, H, W)``): first latent to the right, second
-    upwards (the layout ``manifold`` returns)."""
+    upwards (the layout ``manifold`` returns).
+
+    A grid from ``manifold`` (a ``LatentGrid``) carries its latent values: the axes then show
+    them at the tile centres and are named after its latents (``labels`` overrides the names).
+    A plain array gets arrows only. The gaps between tiles are background, not data.
+    """
     fig, ax = figure_and_axis(ax, (5, 5))
-    ax.imshow(tile_mosaic(grid), cmap=cmap)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel(f"{labels[0]} $\\rightarrow$")
-    ax.set_ylabel(f"{labels[1]} $\\rightarrow$")
+    ax.imshow(tile_mosaic(np.asarray(grid)), cmap=cmap)
+    dims = getattr(grid, "dims", None) or (0, 1)
+    if labels is None:
+        labels = tuple(f"$z_{{{d + 1}}}$" for d in (list(dims) + [1])[:2])
+    x_values, y_values = getattr(grid, "x_values", None), getattr(grid, "y_values", None)
+    h, w = grid.shape[-2:]
+    if x_values is not None and len(x_values) == grid.shape[1]:
+        _latent_ticks(ax.xaxis, x_values, w, 1)
+        ax.set_xlabel(labels[0])
+    else:
+        ax.set_xticks([])
+        ax.set_xlabel(f"{labels[0]} $\\rightarrow$")
+    if y_values is not None and len(y_values) == grid.shape[0] and grid.shape[0] > 1:
+        _latent_ticks(ax.yaxis, y_values, h, 1)
+        ax.set_ylabel(labels[1])
+    else:
+        ax.set_yticks([])
+        ax.set_ylabel("" if grid.shape[0] == 1 else f"{labels[1]} $\\rightarrow$")
     ax.set_title(title)
     return fig
 
