@@ -6,6 +6,7 @@ browser shows them.
 from __future__ import annotations
 
 import base64
+import io
 
 import numpy as np
 
@@ -266,8 +267,6 @@ class LatentMapExplorer:
 
     def _render(self, here: np.ndarray) -> bytes:
         """The three panels as PNG bytes (a standalone Figure: no pyplot state touched)."""
-        import io
-
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -301,11 +300,21 @@ class LatentMapExplorer:
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
         # what a page without the live kernel (a saved notebook, GitHub) shows instead: the
-        # panels as they were drawn, and a line saying the controls need Jupyter
-        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        # panels as they were drawn (JPEG: a tenth of the PNG's size on noisy frames), and a
+        # line saying the controls need Jupyter
+        bundle["image/jpeg"] = base64.b64encode(_as_jpeg(self.image.value)).decode("ascii")
         bundle["text/plain"] = (f"Latent-map explorer of {len(self.points)} patches: run the "
                                 "notebook in Jupyter to use it.")
         return bundle
+
+
+def _as_jpeg(png: bytes, quality: int = 85) -> bytes:
+    """The PNG image ``png`` re-encoded as JPEG (RGB, ``quality`` 1-95)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(io.BytesIO(bytes(png))).convert("RGB").save(out, format="JPEG", quality=quality)
+    return out.getvalue()
 
 
 def latent_map_explorer(z, patches, frames, positions, frame_index=None, **kwargs):
