@@ -10,10 +10,14 @@ import pytest
 
 import helpers.plot as hplot
 from helpers.plot import (
+    crystallography,
+    distortion,
     divide,
     eels,
     features,
     latent,
+    matrices,
+    optimisation,
     previews,
     spectra,
     steering,
@@ -21,7 +25,8 @@ from helpers.plot import (
     tiles,
 )
 
-FIGURE_MODULES = (divide, eels, features, latent, previews, spectra, steering, symmetry)
+FIGURE_MODULES = (crystallography, distortion, divide, eels, features, latent, matrices,
+                  optimisation, previews, spectra, steering, symmetry)
 
 
 def test_every_public_figure_function_is_plot_and_exported():
@@ -167,4 +172,37 @@ def test_symmetry_figures_draw_and_check_shapes():
         hplot.plot_reliability([0.1], [0.2, 0.3], [1])
     hplot.plot_threshold_collapse([1, 10], [2.0, 3.0], np.geomspace(1, 10, 5), np.ones(5),
                                   groups=[4, 16])
+    plt.close("all")
+
+
+def test_matrix_values_read_on_every_cell_colour():
+    counts = np.array([[95, 5], [10, 90]])
+    fig = hplot.plot_matrix(counts, colour_values=counts / counts.sum(1, keepdims=True),
+                            row_labels=["C", "Si"], fmt="{:d}", vmin=0, vmax=1,
+                            colorbar_label="fraction of true class")
+    ax = fig.axes[0]
+    colours = {t.get_text(): t.get_color() for t in ax.texts}
+    # dark blue cells (fractions 0.95, 0.9) get white text, the pale ones black
+    assert colours == {"95": "w", "5": "k", "10": "k", "90": "w"}
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["C", "Si"]
+    assert len(fig.axes) == 2  # the colour bar
+    with pytest.raises(ValueError, match="row_labels has 3 labels for 2 rows"):
+        hplot.plot_matrix(counts, row_labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match="2-D matrix"):
+        hplot.plot_matrix(np.arange(3))
+    plt.close("all")
+
+
+def test_class_colour_bars_are_discrete_and_named():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    class_map = labels[:100].reshape(10, 10).astype(float)
+    class_map[0, 0] = np.nan
+    names = ["c+", "c-", "in-plane", "wall"]
+    fig = hplot.plot_latent_classes(rng.normal(size=(200, 2)), labels, class_map,
+                                    np.linspace(-1, 1, 16), rng.normal(size=(4, 16)), names=names)
+    bars = [a for a in fig.axes if a.get_ylabel() == "class"]
+    assert len(bars) == 2
+    for bar in bars:  # four blocks, each named, not a 0-9 scale
+        assert [t.get_text() for t in bar.get_yticklabels()] == names
     plt.close("all")

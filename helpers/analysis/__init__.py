@@ -10,8 +10,11 @@ circular statistics, and every score against ground truth.
 - :mod:`~helpers.analysis.circular`: wrapped angles, circular means, von Mises mixtures;
 - :mod:`~helpers.analysis.symmetry`: Bayesian evidence for a symmetric against a distorted
   lattice, the P = 1/2 threshold, a two-state mixture decision on latents;
-- :mod:`~helpers.analysis.unmixing`: PCA scree and NMF maps of a spectrum image, the
-  interpolation baseline for sparse maps;
+- :mod:`~helpers.analysis.unmixing`: PCA scree and its rank, NMF maps of a spectrum image
+  (optionally seeded with reference fingerprints), the interpolation baseline for sparse maps;
+- :mod:`~helpers.analysis.local_crystallography`: columns indexed on a fitted ideal
+  lattice, displacements, species from intensities, neighbour shells, a learned distortion
+  mode and the regression of its amplitude on local and global composition;
 - :mod:`~helpers.analysis.repeats`: confidence intervals of means over seeds or repeats;
 - :mod:`~helpers.analysis.scores`: scores against the truth, always ``(y_true, y_pred)``
   as in scikit-learn.
@@ -21,7 +24,38 @@ kl_per_latent, circular_correlation``).
 """
 
 from .circular import VonMisesMixture, circular_mean, fit_von_mises_mixture, wrap_angle
+from .distortion import (
+    Lattice,
+    TrajectoryPCA,
+    fit_lattice,
+    full_trajectories,
+    locate_atoms,
+    rigid_shifts,
+    row_polynomial,
+    row_profile,
+    trajectory_pca,
+    warp_frame,
+)
 from .latents import DEFAULT_THRESHOLD, active_latents, kl_per_latent
+from .local_crystallography import (
+    AmplitudeRegression,
+    ChainDistortion,
+    DistortionTest,
+    IdealLattice,
+    amplitude_regression,
+    chain_distortion,
+    column_intensity,
+    complete_shells,
+    distortion_test,
+    find_columns,
+    fit_ideal_lattice,
+    local_environments,
+    order_parameter,
+    refine_centroids,
+    refine_gaussian,
+    shell_fractions,
+    two_species,
+)
 from .regions import centre_masks, grow_labels
 from .repeats import mean_interval
 from .scores import (
@@ -44,6 +78,7 @@ from .scores import (
     patch_ssim,
     r2_score,
     recovery_r2,
+    regret_auc,
     reliability_curve,
 )
 from .spectra import (
@@ -80,15 +115,26 @@ from .transitions import (
 from .unmixing import (
     Unmixing,
     interpolate_sparse,
+    line_fingerprint,
     pca_scree,
+    scree_rank,
     unmix_spectra,
 )
 
 __all__ = [
     # circular
     "VonMisesMixture", "circular_mean", "fit_von_mises_mixture", "wrap_angle",
+    # distortion
+    "Lattice", "TrajectoryPCA", "fit_lattice", "full_trajectories", "locate_atoms",
+    "rigid_shifts", "row_polynomial", "row_profile", "trajectory_pca", "warp_frame",
     # latents
     "DEFAULT_THRESHOLD", "active_latents", "kl_per_latent",
+    # local crystallography
+    "AmplitudeRegression", "ChainDistortion", "IdealLattice", "amplitude_regression",
+    "chain_distortion", "column_intensity", "complete_shells", "find_columns",
+    "fit_ideal_lattice", "DistortionTest", "distortion_test",
+    "local_environments", "order_parameter", "refine_centroids", "refine_gaussian",
+    "shell_fractions", "two_species",
     # regions
     "centre_masks", "grow_labels",
     # scores
@@ -96,7 +142,7 @@ __all__ = [
     "confusion_matrix", "detection_scores", "error_ratio", "hungarian_accuracy",
     "interval_coverage", "latent_correlations", "link_accuracy", "match_points",
     "normalized_rmse", "patch_ssim", "r2_score", "recovery_r2",
-    "expected_calibration_error", "knn_r2", "reliability_curve",
+    "expected_calibration_error", "knn_r2", "regret_auc", "reliability_curve",
     # spectra
     "PairSet", "SpatialSplit", "latent_grid", "loop_area", "loop_map_from_arrays",
     "nearest_on_grid", "patch_loop_pairs", "spatial_split", "values_to_map",
@@ -107,7 +153,8 @@ __all__ = [
     # repeats
     "mean_interval",
     # unmixing
-    "Unmixing", "interpolate_sparse", "pca_scree", "unmix_spectra",
+    "Unmixing", "interpolate_sparse", "line_fingerprint", "pca_scree", "scree_rank",
+    "unmix_spectra",
     # transitions
     "Transition", "class_fractions", "group_histograms", "locate_transition",
     "transition_matrix",

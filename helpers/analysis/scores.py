@@ -39,6 +39,7 @@ __all__ = [
     "interval_coverage",
     "normalized_rmse",
     "r2_score",
+    "scaled_r2",
     "patch_ssim",
     "error_ratio",
     "match_points",
@@ -48,6 +49,9 @@ __all__ = [
     "reliability_curve",
     "expected_calibration_error",
     "knn_r2",
+    "relative_error",
+    "regret_auc",
+    "match_maps",
 ]
 
 
@@ -590,3 +594,105 @@ def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int 
     pred = cross_val_predict(KNeighborsRegressor(k), StandardScaler().fit_transform(x), t,
                              cv=folds)
     return r2_score(t, pred)
+
+
+# --------------------------------------------------------------------------------------------
+# optimisation
+# --------------------------------------------------------------------------------------------
+
+
+def regret_auc(y_optimum: float, best_so_far) -> np.ndarray:
+    """Area under the normalised simple-regret curve of each optimisation run.
+
+    The regret after ``n`` evaluations is ``(y_optimum - best_so_far[n]) / y_optimum`` (0 at
+    the optimum, 1 at a value of 0); its mean over the ``N`` evaluations is the area, so a
+    run that finds the optimum sooner has a smaller area.
+
+    Args:
+        y_optimum: the reference (true or best known) maximum, > 0.
+        best_so_far: ``(R, N)`` (or ``(N,)``) best objective value after each evaluation.
+
+    Returns:
+        ``(R,)`` (or a 0-d array) float64 areas, dimensionless.
+    """
+    best = np.asarray(real_array(best_so_far, "best_so_far"), dtype=np.float64)
+    if best.ndim not in (1, 2) or best.shape[-1] < 1 or not np.isfinite(best).all():
+        raise ValueError(f"best_so_far must be a finite (R, N) or (N,) array, got shape "
+                         f"{best.shape}")
+    if not (np.isfinite(y_optimum) and y_optimum > 0):
+        raise ValueError(f"y_optimum must be a positive finite maximum, got {y_optimum!r}; "
+                         "shift the objective so that its maximum is positive")
+    if (np.diff(best, axis=-1) < 0).any():
+        raise ValueError("best_so_far must not decrease; pass the running maximum "
+                         "(np.maximum.accumulate(y, axis=-1))")
+    return ((y_optimum - best) / y_optimum).mean(axis=-1)
+
+
+def match_maps(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    """Match estimated component maps ``y_pred`` ``(K, H, W)`` to true maps ``y_true``
+    ``(C, H, W)`` (C >= K), one true map each, maximising the summed Pearson correlation
+    (Hungarian assignment): unmixing returns components in its own order and scale.
+
+    Returns:
+        ``(index, corr)``: ``(K,)`` int, the true map matched to each estimated map, and
+        ``(K,)`` float, their correlation.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    t = _finite(y_true, "y_true", 3).reshape(len(y_true), -1)
+    p = _finite(y_pred, "y_pred", 3).reshape(len(y_pred), -1)
+    if t.shape[1] != p.shape[1] or len(p) > len(t):
+        raise ValueError(f"need y_true (C, H, W) and y_pred (K, H, W) on one grid with "
+                         f"K <= C, got {np.shape(y_true)} and {np.shape(y_pred)}")
+    corr = np.corrcoef(np.vstack([p, t]))[:len(p), len(p):]
+    corr = np.nan_to_num(corr)  # a constant map correlates with nothing
+    rows, cols = linear_sum_assignment(-corr)
+    index = np.empty(len(p), int)
+    index[rows] = cols
+    return index, corr[np.arange(len(p)), index]
+
+
+# --------------------------------------------------------------------------------------------
+# recovered parameters
+# --------------------------------------------------------------------------------------------
+def relative_error(y_true, y_pred) -> np.ndarray:
+    """``|y_pred - y_true| / |y_true|`` elementwise: how far recovered coefficients are from
+    the simulator's, as a fraction of the true value.
+
+    Args:
+        y_true: a number or array of true values, none zero.
+        y_pred: estimates, the same shape.
+
+    Returns:
+        float64 array of the same shape (0-d for scalars; ``float(...)`` it).
+    """
+    t = np.asarray(real_array(y_true, "y_true"), dtype=np.float64)
+    e = np.asarray(real_array(y_pred, "y_pred"), dtype=np.float64)
+    if t.shape != e.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got {t.shape}, {e.shape}")
+    if not (np.isfinite(t).all() and np.isfinite(e).all()):
+        raise ValueError("y_true and y_pred must be finite")
+    if (t == 0).any():
+        raise ValueError("a true value is 0: the relative error is undefined there; score it "
+                         "with an absolute error instead")
+    return np.abs(e - t) / np.abs(t)
+
+
+def scaled_r2(y_true, y_pred) -> float:
+    """R^2 of ``y_true`` against ``a * y_pred`` with the least-squares scale
+    ``a = <y_true, y_pred> / <y_pred, y_pred>``: how well a map in arbitrary units (e.g. an
+    NMF abundance map, whose scale belongs to its spectrum) recovers a true map up to that
+    scale. No offset is fitted, so a map that mixes in a constant or another component
+    scores lower. Any shape, the same for both; all points pooled.
+    """
+    t = np.asarray(real_array(y_true, "y_true"), dtype=np.float64).ravel()
+    p = np.asarray(real_array(y_pred, "y_pred"), dtype=np.float64)
+    if p.size != t.size:
+        raise ValueError(f"y_true and y_pred must have the same size, got {t.size}, {p.size}")
+    p = p.ravel()
+    if not (np.isfinite(t).all() and np.isfinite(p).all()):
+        raise ValueError("y_true and y_pred must be finite")
+    norm = float(p @ p)
+    if not norm > 0:
+        raise ValueError("y_pred is all zero: no scale fits; check the map")
+    return r2_score(t, (t @ p / norm) * p)

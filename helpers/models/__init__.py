@@ -3,7 +3,9 @@
 All share one estimator base (``base.Estimator``: seeding, device, one checkpoint format) and
 one training loop (``training.run_epochs``); every ``fit`` returns a ``training.History``.
 """
+from .atom_finder import AtomFinder, bin_images, train_atom_finder
 from .base import CheckpointError, Estimator, NotFittedError, TrainingDivergedError
+from .distortion_gp import DistortionGP, DistortionPrediction
 from .divide import (
     ActiveLearningResult,
     Divide,
@@ -11,6 +13,7 @@ from .divide import (
     active_learning,
 )
 from .im2spec import Im2Spec, Spec2Im
+from .latent_bo import OptimisationTrace, bayes_opt, local_refine, random_search
 from .parallel_gp import GPMaps, ParallelGP
 from .rates import RateEnsemble, RatePrediction
 from .sivae import (
@@ -23,5 +26,6 @@ from .sivae import (
 from .standardize import Standardize, standardize_images
 from .steering import GreedySteering, RandomBeam, steering_trials
 from .training import History, run_epochs
+from .trajectory_vae import TrajectoryVAE
 from .unet import UNet
 from .vae import JRVAE, RVAE, VAE, Encoding

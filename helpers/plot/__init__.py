@@ -7,6 +7,20 @@ exported here. :func:`tile_mosaic` is the one array helper (it tiles images into
 draws nothing).
 """
 
+from .crystallography import (
+    plot_amplitude_recovery,
+    plot_amplitude_regression,
+    plot_distortion_mode,
+    plot_site_map,
+)
+from .distortion import (
+    plot_corrected_averages,
+    plot_field_along_scan,
+    plot_method_errors,
+    plot_row_jitter,
+    plot_scan_components,
+    plot_trajectory_pca,
+)
 from .divide import plot_active_learning_curves, plot_component_maps, plot_recovery_scatter
 from .eels import plot_map_rows, plot_scree, plot_unmixing
 from .features import (
@@ -17,6 +31,14 @@ from .features import (
     plot_trajectories,
 )
 from .latent import plot_angle_recovery, plot_latent_histograms, plot_latent_scatter, plot_manifold
+from .matrices import plot_matrix
+from .optimisation import (
+    plot_best_so_far,
+    plot_field_trajectories,
+    plot_latent_objective,
+    plot_latent_traversal,
+    plot_polarisation_curl,
+)
 from .previews import (
     plot_preview_graphene,
     plot_preview_hysteresis,
@@ -43,22 +65,38 @@ from .tiles import tile_mosaic
 
 __all__ = [
     "plot_active_learning_curves",
+    "plot_amplitude_recovery",
+    "plot_amplitude_regression",
+    "plot_distortion_mode",
+    "plot_site_map",
     "plot_angle_recovery",
+    "plot_best_so_far",
     "plot_component_maps",
     "plot_coordinates",
+    "plot_corrected_averages",
+    "plot_field_along_scan",
+    "plot_method_errors",
+    "plot_row_jitter",
+    "plot_scan_components",
+    "plot_trajectory_pca",
     "plot_error_maps",
+    "plot_field_trajectories",
     "plot_histograms",
     "plot_latent_classes",
     "plot_latent_histograms",
     "plot_latent_map",
     "plot_latent_mosaic",
+    "plot_latent_objective",
     "plot_latent_scatter",
+    "plot_latent_traversal",
     "plot_loop_grid",
     "plot_loop_predictions",
     "plot_manifold",
     "plot_map_rows",
+    "plot_matrix",
     "plot_patch_mosaic",
     "plot_patch_predictions",
+    "plot_polarisation_curl",
     "plot_preview_graphene",
     "plot_preview_hysteresis",
     "plot_preview_protein",

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._common import figure_and_axis
+from ._common import class_colorbar, class_colours, figure_and_axis
 from .tiles import tile_mosaic
 
 __all__ = [
@@ -97,29 +97,34 @@ def plot_error_maps(image, maps: Mapping[str, np.ndarray], walls=None,
     return fig
 
 
-def plot_latent_classes(z, labels, class_map, voltage, centre_loops):
+def plot_latent_classes(z, labels, class_map, voltage, centre_loops, names=None):
     """Latent codes coloured by class, the class of each site, and the decoded class centres.
 
     Args:
         z: ``(N, d)`` latent codes (the first two are drawn).
         labels: ``(N,)`` int class of each code.
-        class_map: ``(H, W)`` class per site (NaN where none).
+        class_map: ``(H, W)`` class per site (NaN where none: drawn as background).
         voltage: ``(L,)`` volts; centre_loops: ``(k, L)`` loops decoded from the class means.
+        names: ``k`` class names for the colour bars and legend (default "class 0", ...).
+
+    The colour bars are discrete: one block per class, labelled with its name.
     """
     zz, lab = np.asarray(z), np.asarray(labels)
     loops = np.atleast_2d(centre_loops)
-    colours = {"cmap": "tab10", "vmin": 0, "vmax": 9}
+    k = len(loops)
+    names = [f"class {c}" for c in range(k)] if names is None else list(names)
+    if len(names) != k:
+        raise ValueError(f"names has {len(names)} entries for {k} classes (centre_loops rows)")
+    cmap, norm = class_colours(k)
     fig, axes = _row(3, width=4.8, height=4.0)
-    sc = axes[0].scatter(zz[:, 0], zz[:, 1], c=lab, s=4, **colours)
-    fig.colorbar(sc, ax=axes[0], label="class")
+    sc = axes[0].scatter(zz[:, 0], zz[:, 1], c=lab, s=4, cmap=cmap, norm=norm)
+    class_colorbar(fig, sc, axes[0], names)
     axes[0].set(xlabel="$z_1$", ylabel="$z_2$", title="latent codes and GMM classes")
-    im = axes[1].imshow(class_map, **colours)
-    fig.colorbar(im, ax=axes[1], label="class", shrink=0.85)
+    im = axes[1].imshow(class_map, cmap=cmap, norm=norm)
+    class_colorbar(fig, im, axes[1], names, shrink=0.85)
     axes[1].set(xlabel="x (sites)", ylabel="y (sites)", title="class map (patch centres)")
-    import matplotlib.pyplot as plt
-
-    for k, loop in enumerate(loops):
-        axes[2].plot(voltage, loop, color=plt.cm.tab10(k % 10), label=f"class {k}")
+    for c, loop in enumerate(loops):
+        axes[2].plot(voltage, loop, color=cmap(c), label=names[c])
     axes[2].set(xlabel=_VOLTAGE, ylabel=_RESPONSE, title="decoded class centres")
     axes[2].legend(fontsize=8)
     fig.tight_layout()

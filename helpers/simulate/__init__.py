@@ -4,6 +4,13 @@ Every generator is deterministic by ``seed`` and returns a dataclass of numpy ar
 """
 
 from ._lattice import LandauCoefficients, curl, landau_khalatnikov, uniaxial_coercive_field
+from .alloy_lattice import (
+    MOS2_LATTICE_CONSTANT,
+    SPECIES_NAMES,
+    AlloyLatticeSeries,
+    alloy_lattice_series,
+    metal_shell_offsets,
+)
 from .distorted_lattice import (
     REGION_NAMES,
     DistortedLatticeImage,
@@ -24,7 +31,31 @@ from .ferroelectric import (
     triangle_voltage,
     wall_orientation,
 )
+from .field_driven import (
+    FAMILIES,
+    PARAM_BOUNDS,
+    PARAM_NAMES,
+    DrivenLattice,
+    DrivenResult,
+    TrajectorySet,
+    curl_objective,
+    driven_lattice,
+    run_trajectories,
+    trajectory_families,
+    trajectory_from_params,
+)
 from .graphene import CC_BOND, GrapheneMovie, graphene_local_order, graphene_movie
+from .haadf_imaging import (
+    IDEAL_DETECTOR,
+    HAADFConditions,
+    HAADFFrames,
+    detector_signal,
+    graphene_haadf_frames,
+    haadf_counts,
+    haadf_fraction,
+    haadf_image,
+    random_haadf_conditions,
+)
 from .mechanisms import (
     MechanismData,
     hysteresis_mechanisms,
@@ -34,6 +65,7 @@ from .mechanisms import (
 )
 from .objects import GlyphSet, RotatedObjects, card_glyphs, rotated_objects
 from .protein import ProteinMovie, nematic_order, protein_assembly_movie
+from .scan_distortion import ScanDistortionStack, scan_distortion_stack
 from .si_dopant import (
     PEAK_OFFSET,
     SiHopRates,

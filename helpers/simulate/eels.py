@@ -15,10 +15,13 @@ recorded at a few hundred counts per channel):
 2. **Element maps** (per pixel, before thickness): each column is a Gaussian of standard
    deviation ``column_sigma`` (A; probe size plus the delocalisation of inelastic scattering)
    on a constant floor ``floor`` (signal between the columns). La sits on A columns times the
-   LaAlO3 fraction; Ti (Ti4+) on B columns times the SrTiO3 fraction; O on B-O and O columns
-   everywhere. The weak component, **Ti3+** (the electrons of the interface's conducting
-   layer), sits on the Ti columns with a weight that decays into SrTiO3 as
-   ``exp(-depth / ti3_decay)`` from the interface, at ``ti3_fraction`` of the Ti signal.
+   LaAlO3 fraction; Ti on B columns times the SrTiO3 fraction; O on B-O and O columns
+   everywhere. The Ti is a valence mix: a fraction ``v`` of it is **Ti3+** (the electrons of
+   the interface's conducting layer; the weak component), the rest Ti4+, with
+   ``v = ti3_fraction * exp(-depth / ti3_decay) * (1 + ti3_lateral * sin(2 pi s / L + phi))``
+   (clipped to [0, 1]): it decays into SrTiO3 from the interface and is modulated along it
+   (``s`` the position along the interface, random wavelength ``L`` and phase ``phi``: oxygen
+   vacancies gather unevenly). Ti3+ thus shares the Ti columns but not their envelope.
 3. **Thickness.** Every map (and the background) is multiplied by a relative thickness that
    grows linearly across the field of view (a wedge, ``wedge`` of relative change, in a random
    direction): a smooth structure shared by all components.
@@ -26,7 +29,10 @@ recorded at a few hundred counts per channel):
    ``B (E / E0)^-r``; each edge a smoothed step at its onset decaying as ``(E / E_edge)^-r_e``
    with white lines (Gaussian peaks) for Ti L2,3 (456 eV), La M5,4 (832 eV) and the O K
    fine structure (532 eV); Ti3+ has its L2,3 white lines 1.2 eV lower and without the
-   crystal-field splitting of Ti4+. Expected counts ``sum_c map_c(r) spectrum_c(E)``; the
+   crystal-field splitting of Ti4+. The Ti3+ lines are jittered per ``seed`` (a common
+   energy shift uniform in +-0.3 eV around 457.0 and 462.0 eV, and a width uniform in
+   0.8-1.2 eV around 1.0 eV; recorded in ``geometry``), so that no fixed reference
+   fingerprint matches them exactly. Expected counts ``sum_c map_c(r) spectrum_c(E)``; the
    recorded counts are Poisson draws (``dose`` scales all counts).
 
 Ground truth: the noise-free maps (``abundances``, with thickness), the component spectra,
@@ -68,7 +74,9 @@ class EELSSpectrumImage:
         pixel_size: A per pixel.
         params: the generator's arguments.
         geometry: the random lattice turn (rad), offset (fraction of a cell), interface
-            depth (px) and wedge direction (rad) that :func:`eels_abundances` re-renders.
+            depth (px), wedge direction (rad) and Ti3+ modulation wavelength (px) and phase
+            (rad) that :func:`eels_abundances` re-renders; and the Ti3+ white-line shift
+            ``ti3_shift`` (eV) and width ``ti3_width`` (eV) of this seed.
     """
 
     spectra: np.ndarray
@@ -100,6 +108,9 @@ def _geometry(rng: np.random.Generator, shape: tuple[int, int], pixel_size: floa
         "offset": rng.uniform(0.0, 1.0, size=2),  # fraction of a cell
         "interface": float(rng.uniform(h / 3, 2 * h / 3)),  # px at the central column
         "wedge_angle": float(rng.uniform(0.0, 2 * np.pi)),
+        # the Ti3+ modulation along the interface: wavelength (px) and phase (rad)
+        "ti3_wavelength": float(rng.uniform(0.3, 0.6) * _w),
+        "ti3_phase": float(rng.uniform(0.0, 2 * np.pi)),
     }
 
 
@@ -158,22 +169,31 @@ def _maps_at(rows: np.ndarray, cols: np.ndarray, geom: dict, columns: np.ndarray
     o_cols = column_sum(columns[:, 2] >= 1)  # the B-O columns hold O too
     floor = p["floor"]
     la = (floor + a_cols) * lao
-    ti4 = (floor + b_cols) * sto
-    # Ti3+: on the Ti columns, decaying into SrTiO3 from the interface (per column, so that
-    # a column keeps its Gaussian shape)
+    # Ti valence: a fraction v(r) of the Ti is Ti3+ (the electrons of the interface's
+    # conducting layer), the rest Ti4+. v decays into SrTiO3 from the interface and is
+    # modulated along it (oxygen vacancies gather unevenly), so the Ti3+ map shares the Ti
+    # columns but not their envelope; each column takes v at its centre (it keeps its shape)
     decay = p["ti3_decay"] / px
 
-    def ti3_weight(r0: float, c0: float) -> float:
-        d = float(_depth(np.array(r0), np.array(c0), geom, shape))
-        return float(np.exp(-max(d, 0.0) / decay)) * (d > -0.5 * LATTICE_A / px)
+    def valence(r0, c0):
+        d = _depth(np.asarray(r0, float), np.asarray(c0, float), geom, shape)
+        c, s = np.cos(geom["angle"]), np.sin(geom["angle"])
+        along = -s * (np.asarray(r0, float) - geom["interface"]) + c * (np.asarray(c0, float)
+                                                                       - shape[1] / 2)
+        lateral = 1.0 + p["ti3_lateral"] * np.sin(2 * np.pi * along / geom["ti3_wavelength"]
+                                                  + geom["ti3_phase"])
+        return np.clip(p["ti3_fraction"] * np.exp(-np.clip(d, 0, None) / decay) * lateral,
+                       0.0, 1.0)
 
-    ti3 = (0.1 * floor * np.exp(-np.clip(depth, 0, None) / decay) * sto
-           + column_sum(columns[:, 2] == 1, ti3_weight) * sto)
+    v_floor = valence(rr, cc)
+    ti_total = (floor + b_cols) * sto
+    ti3 = (floor * v_floor + column_sum(columns[:, 2] == 1, valence)) * sto
+    ti4 = ti_total - ti3
     oxygen = floor + 0.5 * o_cols
     # thickness wedge in a random direction, shared by every component
     t = 1.0 + p["wedge"] * ((rr / shape[0] - 0.5) * np.cos(geom["wedge_angle"])
                             + (cc / shape[1] - 0.5) * np.sin(geom["wedge_angle"]))
-    maps = np.stack([np.ones_like(rr), ti4, p["ti3_fraction"] * ti3, oxygen, la])
+    maps = np.stack([np.ones_like(rr), ti4, ti3, oxygen, la])
     return maps * t
 
 
@@ -187,13 +207,17 @@ def _peaks(energy: np.ndarray, centres, heights, width: float) -> np.ndarray:
     return sum(h * np.exp(-0.5 * ((energy - c) / width) ** 2) for c, h in zip(centres, heights))
 
 
-def _spectra(energy: np.ndarray, p: dict) -> np.ndarray:
-    """``(C, E)`` counts per channel at unit map value (before ``dose``)."""
+def _spectra(energy: np.ndarray, p: dict, ti3_shift: float = 0.0,
+             ti3_width: float = 1.0) -> np.ndarray:
+    """``(C, E)`` counts per channel at unit map value (before ``dose``); the Ti3+ white
+    lines sit ``ti3_shift`` eV from 457.0 and 462.0 eV with standard deviation ``ti3_width``
+    (eV)."""
     e0 = energy[0]
     background = 600.0 * (energy / e0) ** -p["background_exponent"]
     ti4 = 150.0 * _edge(energy, 456.0, 1.0, 2.0) + _peaks(
         energy, [457.2, 459.4, 462.6, 464.8], [350, 450, 330, 380], 0.7)
-    ti3 = 150.0 * _edge(energy, 454.8, 1.0, 2.0) + _peaks(energy, [457.0, 462.0], [700, 550], 1.0)
+    ti3 = 150.0 * _edge(energy, 454.8, 1.0, 2.0) + _peaks(
+        energy, [457.0 + ti3_shift, 462.0 + ti3_shift], [700, 550], ti3_width)
     oxygen = 100.0 * _edge(energy, 530.0, 1.5, 1.5) + _peaks(
         energy, [531.5, 534.0, 539.5, 545.0], [60, 50, 80, 40], 1.5)
     la = 60.0 * _edge(energy, 830.0, 1.0, 1.5) + _peaks(energy, [832.5, 849.5], [300, 400], 1.2)
@@ -220,8 +244,9 @@ def eels_abundances(sim: EELSSpectrumImage, upsample: int = 1) -> np.ndarray:
 def eels_spectrum_image(
     size=64, n_channels: int = 500, energy_range: tuple[float, float] = (420.0, 920.0),
     pixel_size: float = 0.4, column_sigma: float = 0.7, floor: float = 0.25,
-    intermixing: float = 2.5, ti3_fraction: float = 0.3, ti3_decay: float = 6.0,
-    wedge: float = 0.3, background_exponent: float = 3.0, dose: float = 1.0, seed: int = 0,
+    intermixing: float = 2.5, ti3_fraction: float = 0.5, ti3_decay: float = 6.0,
+    ti3_lateral: float = 0.6, wedge: float = 0.3, background_exponent: float = 3.0,
+    dose: float = 1.0, seed: int = 0,
 ) -> EELSSpectrumImage:
     """Simulate an atomic-resolution EELS spectrum image of a LaAlO3/SrTiO3 interface.
 
@@ -233,8 +258,9 @@ def eels_spectrum_image(
         column_sigma: standard deviation (A) of a column's signal.
         floor: map value between the columns (relative to a column's peak).
         intermixing: width (A) of the interface's error-function profile.
-        ti3_fraction: Ti3+ signal at the interface relative to Ti4+ (the weak component).
-        ti3_decay: decay length (A) of the Ti3+ signal into SrTiO3.
+        ti3_fraction: Ti3+ fraction of the Ti at the interface (0-1; the weak component).
+        ti3_decay: decay length (A) of the Ti3+ fraction into SrTiO3.
+        ti3_lateral: relative amplitude (0-1) of the Ti3+ modulation along the interface.
         wedge: relative thickness change across the field of view.
         background_exponent: ``r`` of the power-law background ``(E / E0)^-r``.
         dose: scales every count (1 is a few hundred counts per channel near the Ti L edge).
@@ -256,8 +282,9 @@ def eels_spectrum_image(
         "column_sigma": check_float(column_sigma, "column_sigma", 0.0, low_open=True),
         "floor": check_float(floor, "floor", 0.0),
         "intermixing": check_float(intermixing, "intermixing", 0.0, low_open=True),
-        "ti3_fraction": check_float(ti3_fraction, "ti3_fraction", 0.0),
+        "ti3_fraction": check_float(ti3_fraction, "ti3_fraction", 0.0, 1.0),
         "ti3_decay": check_float(ti3_decay, "ti3_decay", 0.0, low_open=True),
+        "ti3_lateral": check_float(ti3_lateral, "ti3_lateral", 0.0, 1.0),
         "wedge": check_float(wedge, "wedge", 0.0, 1.5),
         "background_exponent": check_float(background_exponent, "background_exponent", 0.0),
         "dose": check_float(dose, "dose", 0.0, low_open=True),
@@ -270,7 +297,11 @@ def eels_spectrum_image(
     maps = _maps_at(np.arange(shape[0], dtype=float), np.arange(shape[1], dtype=float),
                     geom, columns, shape, p)
     energy = np.linspace(lo, hi, n_channels)
-    spectra = _spectra(energy, p) * p["dose"] * (hi - lo) / (n_channels - 1)  # per channel
+    # the Ti3+ line jitter from its own stream, so the geometry and noise draws keep their order
+    jitter = np.random.default_rng([seed, 3])
+    ti3_shift, ti3_width = float(jitter.uniform(-0.3, 0.3)), float(jitter.uniform(0.8, 1.2))
+    spectra = _spectra(energy, p, ti3_shift, ti3_width) * p["dose"]
+    spectra = spectra * (hi - lo) / (n_channels - 1)  # per channel
     clean = np.einsum("chw,ce->hwe", maps, spectra)
     counts = rng.poisson(clean).astype(np.float32)
     return EELSSpectrumImage(
@@ -278,5 +309,7 @@ def eels_spectrum_image(
         component_spectra=spectra, names=EELS_COMPONENTS, columns=columns,
         interface_row=geom["interface"], pixel_size=p["pixel_size"], params=p,
         geometry={"angle": geom["angle"], "offset": geom["offset"].tolist(),
-                  "interface": geom["interface"], "wedge_angle": geom["wedge_angle"]},
+                  "interface": geom["interface"], "wedge_angle": geom["wedge_angle"],
+                  "ti3_wavelength": geom["ti3_wavelength"], "ti3_phase": geom["ti3_phase"],
+                  "ti3_shift": ti3_shift, "ti3_width": ti3_width},
     )

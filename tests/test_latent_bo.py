@@ -1,0 +1,152 @@
+"""Bayesian optimisation, random search, the regret score and the trajectory VAE: BO finds a
+known optimum sooner than random search, the VAE reconstructs held-out trajectories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.analysis import r2_score, regret_auc
+from helpers.models import TrajectoryVAE, bayes_opt, local_refine, random_search
+from helpers.simulate import trajectory_families
+
+BOUNDS = np.array([[-2.0, 2.0], [0.0, 4.0]])
+OPTIMUM = np.array([0.7, 1.3])  # off every corner and off the centre
+
+
+def bump(x):
+    """A smooth objective on BOUNDS with its maximum 1 at OPTIMUM."""
+    return np.exp(-np.sum((np.asarray(x) - OPTIMUM) ** 2, axis=1) / 0.5)
+
+
+def test_bo_finds_a_known_optimum_sooner_than_random_search():
+    kw = dict(n_evals=16, n_repeats=3, seed=0)
+    bo = bayes_opt(bump, BOUNDS, n_init=4, q=3, progress=False, **kw)
+    rnd = random_search(bump, BOUNDS, **kw)
+    assert bo.X.shape == (3, 16, 2) and bo.y.shape == (3, 16)
+    # both share each repeat's random start, then BO climbs to the optimum
+    np.testing.assert_array_equal(bo.X[:, :4], rnd.X[:, :4])
+    assert (bo.best_so_far[:, -1] > 0.9).all()
+    np.testing.assert_allclose(bo.best_x, np.tile(OPTIMUM, (3, 1)), atol=0.3)
+    auc_bo, auc_rnd = regret_auc(1.0, bo.best_so_far), regret_auc(1.0, rnd.best_so_far)
+    assert (auc_bo < auc_rnd).all()
+    assert ((bo.X >= BOUNDS[:, 0]) & (bo.X <= BOUNDS[:, 1])).all()
+
+
+def test_same_seed_same_trace_and_the_objective_is_called_in_batches():
+    calls = []
+
+    def objective(x):
+        calls.append(len(x))
+        return bump(x)
+
+    a = bayes_opt(objective, BOUNDS, n_evals=8, n_init=3, q=2, n_repeats=2, seed=4,
+                  progress=False)
+    b = bayes_opt(bump, BOUNDS, n_evals=8, n_init=3, q=2, n_repeats=2, seed=4, progress=False)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert calls == [6, 4, 4, 2]  # every repeat's points at once; the last round cut to fit
+    c = random_search(bump, BOUNDS, n_evals=5, n_repeats=2, seed=5)
+    assert not np.array_equal(c.X[:, :3], a.X[:, :3])
+
+
+def test_local_refine_climbs_to_the_optimum_and_never_loses_ground():
+    starts = np.array([[0.2, 1.8], [1.2, 0.9], [2.0, 4.0]])  # 0.5-1.3 from the optimum
+    x, y = local_refine(bump, BOUNDS, starts, n_rounds=8, n_perturb=16, seed=1)
+    assert x.shape == (3, 2) and y.shape == (3,)
+    np.testing.assert_allclose(y, bump(x))
+    assert (y >= bump(starts)).all()
+    assert (y[:2] > 0.99).all()
+    np.testing.assert_allclose(x[:2], np.tile(OPTIMUM, (2, 1)), atol=0.08)
+    assert ((x >= BOUNDS[:, 0]) & (x <= BOUNDS[:, 1])).all()
+    with pytest.raises(ValueError, match="inside the bounds"):
+        local_refine(bump, BOUNDS, [[3.0, 1.0]])
+    with pytest.raises(ValueError, match=r"shape \(S, 2\)"):
+        local_refine(bump, BOUNDS, [0.0, 1.0])
+    with pytest.raises(ValueError, match="step"):
+        local_refine(bump, BOUNDS, starts, step=0.0)
+
+
+def test_regret_auc_values_and_errors():
+    best = np.array([[0.5, 0.5, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    np.testing.assert_allclose(regret_auc(1.0, best), [0.25, 0.0])
+    with pytest.raises(ValueError, match="running maximum"):
+        regret_auc(1.0, [[1.0, 0.5]])
+    with pytest.raises(ValueError, match="positive"):
+        regret_auc(0.0, best)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(bounds=[[1.0, 0.0]]), "high > low"),
+    (dict(bounds=[0.0, 1.0]), r"\(d, 2\)"),
+    (dict(n_init=20), "exceed"),
+    (dict(n_init=1), "n_init"),
+    (dict(q=0), "q must"),
+])
+def test_bad_search_settings_are_named(kwargs, word):
+    args = dict(bounds=BOUNDS, n_evals=6, n_init=3, q=2, n_repeats=2, progress=False)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=word):
+        bayes_opt(bump, **args)
+
+
+def test_bad_objectives_are_named():
+    with pytest.raises(ValueError, match="one value per point"):
+        random_search(lambda x: bump(x)[:1], BOUNDS, n_evals=3, n_repeats=2)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        random_search(lambda x: np.full(len(x), np.nan), BOUNDS, n_evals=3, n_repeats=2)
+
+
+def test_trajectory_vae_reconstructs_held_out_trajectories(tmp_path):
+    train = trajectory_families(800, n_times=32, seed=0)
+    test = trajectory_families(200, n_times=32, seed=1)
+    vae = TrajectoryVAE(n_times=32, latent_dim=4, hidden=128, seed=0, device="cpu")
+    history = vae.fit(train.fields, epochs=40, X_val=test.fields, progress=False)
+    assert history.loss[-1] < history.loss[0]
+    recon = vae.decode(vae.encode(test.fields))
+    assert recon.shape == test.fields.shape
+    r2 = r2_score(test.fields, recon)
+    # the linear baseline with as many components
+    flat, flat_test = train.fields.reshape(800, -1), test.fields.reshape(200, -1)
+    mean = flat.mean(0)
+    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    pca = mean + (flat_test - mean) @ vt[:4].T @ vt[:4]
+    assert r2 > 0.7 and r2 > r2_score(flat_test, pca) + 0.1
+    path = vae.save(tmp_path / "vae.pt")
+    again = TrajectoryVAE.load(path, device="cpu")
+    np.testing.assert_allclose(again.decode(again.encode(test.fields[:5])), recon[:5],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_trajectory_vae_errors_are_named():
+    vae = TrajectoryVAE(n_times=16, latent_dim=2, seed=0, device="cpu")
+    with pytest.raises(ValueError, match="fit"):
+        vae.encode(np.zeros((2, 16, 2)))
+    with pytest.raises(ValueError, match="trailing shape"):
+        vae.fit(np.zeros((4, 8, 2)), epochs=1)
+    with pytest.raises(ValueError, match="latent_dim"):
+        TrajectoryVAE(latent_dim=0)
+    with pytest.raises(ValueError, match="noise"):
+        TrajectoryVAE(noise=-1.0)
+
+
+def test_optimisation_figures_draw_bands_and_colour_bars():
+    import matplotlib.pyplot as plt
+
+    import helpers.plot as hplot
+
+    rng = np.random.default_rng(0)
+    best = np.maximum.accumulate(rng.random((4, 10)), axis=1)
+    fig = hplot.plot_best_so_far({"a": best, "b": best * 0.9})
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 and len(ax.collections) == 2  # two means, the threshold, bands
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), best.mean(0))
+    assert "evaluations" in ax.get_xlabel()
+    plt.close(fig)
+    P = rng.normal(size=(2, 8, 8))
+    fig = hplot.plot_polarisation_curl(P, title="t")
+    assert len(fig.axes) == 2 and "curl" in fig.axes[1].get_ylabel()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="repeats"):
+        hplot.plot_best_so_far({"a": best[:1]})
+    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+        hplot.plot_polarisation_curl(P[0])
