@@ -14,7 +14,7 @@ from helpers.analysis import (
     scree_rank,
     unmix_spectra,
 )
-from helpers.analysis.scores import interval_coverage, match_maps, r2_score, scaled_r2
+from helpers.analysis.scores import interval_coverage, match_maps, r2_score, recovery_r2
 from helpers.models import NotFittedError, ParallelGP
 
 
@@ -254,7 +254,10 @@ def test_seeded_nmf_isolates_the_weak_ti3_map_that_plain_nmf_spreads():
         unmix_spectra(sim.spectra, 2, references=np.ones((2, sim.energy.size)))
 
 
-def test_scaled_r2_fits_the_scale_but_not_an_offset_or_another_map():
+def test_scale_recovery_r2_fits_the_scale_but_not_an_offset_or_another_map():
+    def scaled_r2(y_true, y_pred):
+        return recovery_r2(y_true, y_pred, mode="scale")
+
     rng = np.random.default_rng(0)
     t = rng.random((20, 20))
     assert scaled_r2(t, 37.0 * t) == pytest.approx(1.0)  # arbitrary units are fine

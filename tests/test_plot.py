@@ -186,6 +186,9 @@ def test_matrix_values_read_on_every_cell_colour():
     assert colours == {"95": "w", "5": "k", "10": "k", "90": "w"}
     assert [t.get_text() for t in ax.get_yticklabels()] == ["C", "Si"]
     assert len(fig.axes) == 2  # the colour bar
+    counts_only = hplot.plot_matrix(np.array([[2, 40], [7, 150]]), fmt="{:d}",
+                                    colorbar_label="images")
+    assert counts_only.axes[0].images[0].get_clim()[0] == 0  # colour scale of counts from 0
     with pytest.raises(ValueError, match="row_labels has 3 labels for 2 rows"):
         hplot.plot_matrix(counts, row_labels=["a", "b", "c"])
     with pytest.raises(ValueError, match="2-D matrix"):
@@ -205,4 +208,21 @@ def test_class_colour_bars_are_discrete_and_named():
     assert len(bars) == 2
     for bar in bars:  # four blocks, each named, not a 0-9 scale
         assert [t.get_text() for t in bar.get_yticklabels()] == names
+    plt.close("all")
+
+
+def test_manifold_tick_labels_read_zero_and_stay_distinct():
+    from helpers.plot.latent import _tick_labels
+
+    # the centre of a symmetric grid is 0, not -1.4e-16; a narrow range keeps digits enough
+    assert _tick_labels(np.linspace(-0.4, 0.4, 9)[::2]) == ["-0.4", "-0.2", "0", "0.2", "0.4"]
+    tight = _tick_labels([-1.6012, -1.6008, -1.6004])
+    assert len(set(tight)) == 3 and tight[0] == "-1.6012"
+    grid = np.zeros((8, 8, 4, 4))
+    from helpers.models.vae import LatentGrid
+
+    ax = hplot.plot_manifold(LatentGrid.wrap(grid, np.linspace(0, 7, 8), np.linspace(7, 0, 8),
+                                             (0, 1))).axes[0]
+    # an even grid gets evenly spaced ticks (every other tile), none crowded together
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "2", "4", "6"]
     plt.close("all")

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import real_array
+from ..features import _points as point_rows
 from ..features import inside_frame
 from ..simulate.alloy_lattice import metal_shell_offsets
 
@@ -66,13 +67,12 @@ __all__ = [
 
 
 def _points(points, name: str = "points", min_rows: int = 1) -> np.ndarray:
-    p = np.asarray(real_array(points, name), dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] < 2 or len(p) < min_rows:
+    """``(N, 2)`` finite (row, col) positions (the suite's point check), N >= ``min_rows``."""
+    p = point_rows(points, name)
+    if len(p) < min_rows:
         raise ValueError(f"{name} must be (N, 2) (row, col) with N >= {min_rows}, got shape "
                          f"{p.shape}; pass positions such as find_atoms(...)[:, :2]")
-    if not np.isfinite(p[:, :2]).all():
-        raise ValueError(f"{name} holds NaN or inf; drop those rows first")
-    return p[:, :2]
+    return p[:, :2].astype(np.float64)
 
 
 def _image(image) -> np.ndarray:

@@ -39,7 +39,6 @@ __all__ = [
     "interval_coverage",
     "normalized_rmse",
     "r2_score",
-    "scaled_r2",
     "patch_ssim",
     "error_ratio",
     "match_points",
@@ -232,10 +231,13 @@ def recovery_r2(y_true, y_pred, mode: str = "offset") -> float:
     product only up to a scale, so ``mode`` says what is allowed before scoring:
 
     - ``"offset"``: both are centred (slope must be 1): ``1 - SS_res / SS_tot``;
-    - ``"affine"``: the best line ``a * y_pred + b`` is fitted first (squared correlation).
+    - ``"affine"``: the best line ``a * y_pred + b`` is fitted first (squared correlation);
+    - ``"scale"``: only the least-squares scale ``a * y_pred`` is fitted, no offset, against
+      ``y_true`` uncentred: a map in arbitrary units (an NMF abundance, whose scale belongs to
+      its spectrum) that mixes in a constant or another component scores lower.
 
     Args:
-        y_true, y_pred: (N,) arrays in the same units.
+        y_true, y_pred: arrays of the same size in the same units (pooled; any shape).
 
     Returns:
         R^2 as a float (1 is perfect; can be negative for ``"offset"``).
@@ -243,9 +245,15 @@ def recovery_r2(y_true, y_pred, mode: str = "offset") -> float:
     t = np.asarray(real_array(y_true, "y_true"), dtype=np.float64).ravel()
     e = np.asarray(real_array(y_pred, "y_pred"), dtype=np.float64).ravel()
     if e.shape != t.shape or e.size < 2:
-        raise ValueError(f"y_true and y_pred need the same length >= 2, got {t.shape}, {e.shape}")
+        raise ValueError(f"y_true and y_pred need the same length (same size) >= 2, got "
+                         f"{t.shape}, {e.shape}")
     if not (np.isfinite(e).all() and np.isfinite(t).all()):
         raise ValueError("y_true and y_pred must be finite")
+    if mode == "scale":
+        norm = float(e @ e)
+        if not norm > 0:
+            raise ValueError("y_pred is all zero: no scale fits; check the map")
+        return r2_score(t, (t @ e / norm) * e)
     t = t - t.mean()
     e = e - e.mean()
     ss_tot = float(np.sum(t**2))
@@ -258,7 +266,7 @@ def recovery_r2(y_true, y_pred, mode: str = "offset") -> float:
         if denom == 0.0:
             return 0.0
         return float(np.sum(e * t)) ** 2 / (denom * ss_tot)
-    raise ValueError(f"mode must be 'offset' or 'affine', got {mode!r}")
+    raise ValueError(f"mode must be 'offset', 'affine' or 'scale', got {mode!r}")
 
 
 def interval_coverage(y_true, low, high) -> float:
@@ -676,23 +684,3 @@ def relative_error(y_true, y_pred) -> np.ndarray:
         raise ValueError("a true value is 0: the relative error is undefined there; score it "
                          "with an absolute error instead")
     return np.abs(e - t) / np.abs(t)
-
-
-def scaled_r2(y_true, y_pred) -> float:
-    """R^2 of ``y_true`` against ``a * y_pred`` with the least-squares scale
-    ``a = <y_true, y_pred> / <y_pred, y_pred>``: how well a map in arbitrary units (e.g. an
-    NMF abundance map, whose scale belongs to its spectrum) recovers a true map up to that
-    scale. No offset is fitted, so a map that mixes in a constant or another component
-    scores lower. Any shape, the same for both; all points pooled.
-    """
-    t = np.asarray(real_array(y_true, "y_true"), dtype=np.float64).ravel()
-    p = np.asarray(real_array(y_pred, "y_pred"), dtype=np.float64)
-    if p.size != t.size:
-        raise ValueError(f"y_true and y_pred must have the same size, got {t.size}, {p.size}")
-    p = p.ravel()
-    if not (np.isfinite(t).all() and np.isfinite(p).all()):
-        raise ValueError("y_true and y_pred must be finite")
-    norm = float(p @ p)
-    if not norm > 0:
-        raise ValueError("y_pred is all zero: no scale fits; check the map")
-    return r2_score(t, (t @ p / norm) * p)

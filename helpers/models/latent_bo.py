@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..env import progress as progress_bar
+
 __all__ = ["OptimisationTrace", "bayes_opt", "local_refine", "random_search"]
 
 
@@ -172,13 +174,11 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
         num_restarts, raw_samples: the acquisition optimiser's restarts (L-BFGS-B, at most
             50 iterations each) and its random candidates for choosing them.
         mc_samples: quasi-Monte Carlo samples of the batch acquisition.
-        progress: tqdm progress bar over rounds.
+        progress: progress bar over rounds (:func:`helpers.env.progress`).
 
     Returns:
         :class:`OptimisationTrace`.
     """
-    from tqdm.auto import tqdm
-
     b = _check_bounds(bounds)
     _check_counts(n_evals, n_repeats, n_init, q)
     if n_init < 2:
@@ -188,7 +188,7 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
     X = _design(b, n_init, n_repeats, seed)
     y = _evaluate(objective, X)
     n_rounds = math.ceil((n_evals - n_init) / q)
-    for k in tqdm(range(n_rounds), desc="Bayesian optimisation", disable=not progress):
+    for k in progress_bar(range(n_rounds), desc="Bayesian optimisation", disable=not progress):
         k_q = min(q, n_evals - X.shape[1])
         new = np.stack([low + span * _propose((X[r] - low) / span, y[r], k_q,
                                               seed * 100_003 + 1009 * r + k, num_restarts,

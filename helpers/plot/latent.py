@@ -15,13 +15,27 @@ __all__ = ["plot_manifold", "plot_angle_recovery", "plot_latent_histograms",
            "plot_latent_scatter"]
 
 
+def _tick_labels(values) -> list[str]:
+    """Labels for tick ``values``: zero (to rounding) as "0", and the fewest significant
+    digits (2 to 6) at which neighbouring labels differ."""
+    v = np.asarray(values, dtype=float)
+    span = float(np.ptp(v)) if v.size > 1 else abs(float(v[0])) if v.size else 0.0
+    v = np.where(np.abs(v) <= 1e-9 * max(span, 1e-300), 0.0, v)
+    for digits in range(2, 7):
+        labels = [f"{x:.{digits}g}" for x in v]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
+
+
 def _latent_ticks(axis, values, tile: int, pad: int) -> None:
-    """Put the latent ``values`` (one per tile) at the tile centres of one mosaic axis, at
-    most five of them (first, last and evenly between)."""
+    """Put the latent ``values`` (one per tile) at the tile centres of one mosaic axis: at
+    most five ticks, evenly spaced in tiles from the first."""
     n = len(values)
-    pick = np.unique(np.linspace(0, n - 1, min(n, 5)).round().astype(int))
+    step = max(1, int(np.ceil((n - 1) / 4)))
+    pick = np.arange(0, n, step)
     axis.set_ticks(pick * (tile + pad) + (tile - 1) / 2)
-    axis.set_ticklabels([f"{values[k]:.2g}" for k in pick])
+    axis.set_ticklabels(_tick_labels(np.asarray(values, dtype=float)[pick]))
 
 
 def plot_manifold(grid: np.ndarray, ax=None, title: str = "decoded latent manifold",

@@ -24,7 +24,8 @@ def plot_matrix(values, ax=None, *, colour_values=None, row_labels: Sequence | N
             row-normalised fractions behind raw counts.
         row_labels, col_labels: tick labels (default 0..R-1, 0..C-1).
         fmt: format of the written values (``"{:d}"`` for counts, ``"{:.2f}"``).
-        cmap, vmin, vmax: colours of ``colour_values``; colorbar_label: a colour bar with
+        cmap, vmin, vmax: colours of ``colour_values`` (``vmin`` defaults to 0 for
+            non-negative values); colorbar_label: a colour bar with
             this label (None: no colour bar).
 
     The text on each cell is black or white, whichever reads on that cell's colour.
@@ -40,6 +41,8 @@ def plot_matrix(values, ax=None, *, colour_values=None, row_labels: Sequence | N
         if labels is not None and len(labels) != n:
             raise ValueError(f"{name} has {len(labels)} labels for {n} {name[:3]}s")
     fig, ax = figure_and_axis(ax, (0.7 * v.shape[1] + 2.5, 0.7 * v.shape[0] + 1.5))
+    if vmin is None and (c >= 0).all():
+        vmin = 0.0  # counts and probabilities: the palest colour means none, not the minimum
     im = ax.imshow(c, cmap=cmap, vmin=vmin, vmax=vmax)
     for (i, j), value in np.ndenumerate(v):
         text = fmt.format(int(value) if "d" in fmt else value)
