@@ -38,6 +38,9 @@ def executed(tmp_path_factory):
     make_notebook(root / "01_good.ipynb", [
         "from tqdm.auto import tqdm\nimport ipywidgets as w\n"
         "total = sum(i for i in tqdm(range(1000)))\nw.IntSlider(value=3)",
+        "import matplotlib.pyplot as plt\nimport numpy as np\n"
+        "plt.imshow(np.random.default_rng(0).normal(size=(300, 300)))\nplt.show()\n"
+        "plt.plot([0, 1], [0, 1])\nplt.show()",
         "from helpers.run import save_results\n"
         "save_results({'total': total, 'smoke': SMOKE, 'share': 0.1249, 'runtime_s': 0.1}, "
         "RESULTS_PATH)",
@@ -62,6 +65,14 @@ def test_statuses_results_and_failing_cell(executed):
     # 4th cell of the source notebook (papermill's injected cell is not counted)
     assert bad.failed_cell == 4 and "boom in cell" in bad.error
     assert bad.failed_source == "raise RuntimeError('boom in cell')"
+
+
+def test_saved_image_figures_are_jpeg_and_line_plots_png(executed):
+    _, out, _ = executed
+    saved = nbformat.read(out / "01_good.ipynb", as_version=4)
+    kinds = [sorted(k for k in o.get("data", {}) if k.startswith("image/"))
+             for cell in saved.cells for o in cell.get("outputs", [])]
+    assert [k for k in kinds if k] == [["image/jpeg"], ["image/png"]]
 
 
 def test_summary_files(executed):

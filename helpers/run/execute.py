@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..env import PROGRESS_VARIABLE
+from .compact import compact_notebook
 
 __all__ = [
     "REPO_ROOT",
@@ -164,6 +165,10 @@ def _execute_once(path: Path, output: Path, parameters: dict, cell_timeout: int 
         info["error"] = f"{type(exc).__name__}: {exc}"
         info["kernel_start"] = bool(KERNEL_START_ERRORS.search(info["error"]))
     if partial.exists():
+        try:  # large image figures as JPEG: a file small enough to share
+            compact_notebook(partial)
+        except (ValueError, OSError):  # unreadable notebook or image: kept as papermill left it
+            pass
         os.replace(partial, output)
     return info
 
