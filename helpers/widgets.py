@@ -6,6 +6,7 @@ browser shows them.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
 import numpy as np
@@ -33,7 +34,9 @@ def latent_explorer(model, z_range: float = 3.0, figsize=(3.2, 3.2), cmap: str =
     """Sliders for each content latent, the angle (degrees), the offsets and the class (for
     the models that have them); the decoded image updates as they move.
 
-    Returns the ``ipywidgets.VBox`` (display it as a notebook cell's last expression).
+    Returns the ``ipywidgets.VBox`` (display it as a notebook cell's last expression). A page
+    without a live kernel (a saved notebook on GitHub or nbviewer) shows a JPEG of the image
+    decoded at the current slider values instead of the widget's text.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -57,6 +60,7 @@ def latent_explorer(model, z_range: float = 3.0, figsize=(3.2, 3.2), cmap: str =
         cls = w.Dropdown(options=list(range(cfg["n_classes"])), value=0, description="class")
         controls.append(cls)
     out = w.Output()
+    shown = {}
 
     def redraw(*_):
         img = decode_point(
@@ -66,6 +70,8 @@ def latent_explorer(model, z_range: float = 3.0, figsize=(3.2, 3.2), cmap: str =
             (offr.value if offr is not None else 0.0, offc.value if offc is not None else 0.0),
             cls.value if cls is not None else None,
         )
+        shown["image"] = img
+        shown["title"] = ", ".join(f"{c.description} {c.value:.3g}" for c in controls)
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=figsize)
@@ -77,7 +83,49 @@ def latent_explorer(model, z_range: float = 3.0, figsize=(3.2, 3.2), cmap: str =
     for c in controls:
         c.observe(redraw, names="value")
     redraw()
-    return w.VBox([w.HBox([w.VBox(controls), out])])
+    box = _explorer_box()([w.HBox([w.VBox(controls), out])])
+    box.static_picture = lambda: _picture_jpeg(shown["image"], shown["title"], figsize, cmap)
+    return box
+
+
+@functools.cache
+def _explorer_box():
+    """A ``VBox`` class whose display bundle also holds a static JPEG (``static_picture()``),
+    the picture a page without a kernel shows (built on first use: ipywidgets is imported
+    lazily)."""
+    import ipywidgets as w
+
+    class ExplorerBox(w.VBox):
+        static_picture = None
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if self.static_picture is not None:
+                bundle["image/jpeg"] = base64.b64encode(self.static_picture()).decode("ascii")
+                bundle["text/plain"] = ("Latent explorer (the picture: the image decoded at the "
+                                        "sliders' values); run the notebook in Jupyter to move "
+                                        "them.")
+            return bundle
+
+    return ExplorerBox
+
+
+def _picture_jpeg(image: np.ndarray, title: str, figsize, cmap: str) -> bytes:
+    """``image`` ``(H, W)`` drawn with a colour bar and ``title`` (a standalone Figure: no
+    pyplot state touched), as JPEG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(figsize[0] + 1.0, figsize[1] + 0.4), dpi=80, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    im = ax.imshow(image, cmap=cmap)
+    fig.colorbar(im, ax=ax, label="decoded intensity (data units)")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=7, wrap=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return _as_jpeg(buf.getvalue())
 
 
 def _as_points(z, dims) -> tuple[np.ndarray, tuple[int, int]]:

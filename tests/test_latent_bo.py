@@ -150,3 +150,36 @@ def test_optimisation_figures_draw_bands_and_colour_bars():
         hplot.plot_best_so_far({"a": best[:1]})
     with pytest.raises(ValueError, match=r"\(2, H, W\)"):
         hplot.plot_polarisation_curl(P[0])
+
+
+def test_compared_polarisation_panels_share_one_colour_scale():
+    import matplotlib.pyplot as plt
+
+    import helpers.plot as hplot
+
+    rng = np.random.default_rng(1)
+    weak, strong = 0.1 * rng.normal(size=(2, 8, 8)), rng.normal(size=(2, 8, 8))
+    fig, axes = plt.subplots(1, 2)
+    for P, ax in ((weak, axes[0]), (strong, axes[1])):
+        hplot.plot_polarisation_curl(P, ax=ax, vlim=1.5)
+    assert [im.get_clim() for im in (axes[0].images[0], axes[1].images[0])] == [(-1.5, 1.5)] * 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="vlim"):
+        hplot.plot_polarisation_curl(weak, vlim=0.0)
+
+
+def test_latent_objective_marks_the_reference_optimum():
+    import matplotlib.pyplot as plt
+
+    import helpers.plot as hplot
+
+    rng = np.random.default_rng(2)
+    z, star = rng.normal(size=(50, 3)), np.array([0.3, -0.2, 1.1])
+    fig = hplot.plot_latent_objective(z, z[:, 0], dims=(0, 2), reference=star)
+    ax = fig.axes[0]
+    marked = ax.collections[-1].get_offsets()
+    np.testing.assert_allclose(np.asarray(marked), [[0.3, 1.1]])
+    assert "reference optimum" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="reference"):
+        hplot.plot_latent_objective(z, z[:, 0], reference=star[:2])

@@ -100,7 +100,9 @@ def test_wall_orientation_of_straight_walls():
 
 @pytest.fixture(scope="module")
 def series():
-    return temperature_series(n_temperatures=8, size=24, relax_steps=600, seed=1)
+    # the sharp limit (no spread of the local Tc, no fluctuations): order vanishes at Tc
+    return temperature_series(n_temperatures=8, size=24, relax_steps=600, seed=1,
+                              tc_spread=0.0, fluctuation=0.0)
 
 
 def test_order_finite_below_tc_and_vanishing_above(series):
@@ -242,3 +244,75 @@ def test_previews_draw(series, switching, loops_map):
         plt.close(fig)
     with pytest.raises(ValueError, match="inside"):
         plot_preview_hysteresis(loops_map, sites=[(100, 0)])
+
+
+# ----------------------------------------------------------------------------- temperature: diffuse
+
+
+def test_tc_is_drawn_per_seed_off_the_grid_and_its_midpoints():
+    tcs = []
+    for seed in range(12):
+        s = temperature_series(n_temperatures=19, size=8, relax_steps=2, seed=seed)
+        step = s.temperatures[1] - s.temperatures[0]
+        frac = (s.tc - s.temperatures[0]) / step % 1.0
+        # at least a tenth of a step from a grid point (0 or 1) and from a midpoint (0.5)
+        assert min(frac, 1 - frac, abs(frac - 0.5)) >= 0.099, (seed, s.tc)
+        assert s.temperatures[0] + 0.35 * (s.temperatures[-1] - s.temperatures[0]) < s.tc
+        assert s.tc < s.temperatures[0] + 0.65 * (s.temperatures[-1] - s.temperatures[0])
+        assert s.params["tc"] == s.tc
+        tcs.append(s.tc)
+    assert len(set(np.round(tcs, 3))) == len(tcs)  # a fixed Tc cannot be guessed
+    fixed = temperature_series(n_temperatures=3, size=8, relax_steps=2, tc=390.5)
+    assert fixed.tc == 390.5
+
+
+@pytest.fixture(scope="module")
+def diffuse():
+    return temperature_series(size=32, seed=2)
+
+
+def test_diffuse_transition_is_half_polar_at_tc(diffuse):
+    from helpers.analysis.sigmoid_transition import fit_sigmoid_transition
+
+    s = diffuse
+    assert np.isclose(np.median(s.local_tc), s.tc)
+    partial = (s.polar_fraction > 0.05) & (s.polar_fraction < 0.95)
+    assert partial.sum() >= 2  # the polar area shrinks over several temperatures
+    assert s.polar_fraction[0] > 0.99 and s.polar_fraction[-1] < 0.01
+    fit = fit_sigmoid_transition(s.temperatures, s.polar_fraction)
+    assert abs(fit.estimate - s.tc) < 2.5
+    assert np.all(s.walls[s.polar_fraction == 0].sum(axis=(1, 2)) == 0)
+
+
+def test_morphology_changes_below_tc_and_not_monotonically(diffuse):
+    s = diffuse
+    polar = s.polar_fraction > 0.99
+    assert polar.sum() >= 6
+    wd = s.wall_density[polar]
+    assert wd.std() / wd.mean() > 0.1  # domain size varies between temperatures
+    steps = np.sign(np.diff(wd))
+    assert (steps > 0).any() and (steps < 0).any()  # not a monotonic function of T
+    # smaller domains, more walls
+    assert np.corrcoef(np.log(s.domain_size[polar]), wd)[0, 1] < -0.5
+    assert s.variant_fractions[polar].std(axis=0).max() > 0.03
+    assert np.allclose(s.variant_fractions[polar].sum(1), 1.0)
+
+
+def test_polar_fluctuations_decay_above_the_local_tc():
+    kw = dict(n_temperatures=19, size=24, relax_steps=100, seed=3)
+    calm = temperature_series(fluctuation=0.0, **kw)
+    fluct = temperature_series(fluctuation=0.3, **kw)
+    above = calm.temperatures > calm.local_tc.max()
+    assert above.sum() >= 3
+    extra = fluct.mean_abs_p[above] - calm.mean_abs_p[above]
+    assert extra[0] > 0.02  # polar nanoregions just above the highest local Tc
+    assert extra[-1] < 0.2 * extra[0]  # and none far above it
+
+
+def test_temperature_series_rejects_bad_diffuse_arguments():
+    with pytest.raises(ValueError, match="tc_spread"):
+        temperature_series(tc_spread=-1.0)
+    with pytest.raises(ValueError, match="fluctuation"):
+        temperature_series(fluctuation=2.0)
+    with pytest.raises(ValueError, match="tc must be"):
+        temperature_series(tc=-5.0)

@@ -162,3 +162,67 @@ def test_preview_draws_frames_and_trends(movie):
     plt.close(fig)
     with pytest.raises(ValueError, match="out of range"):
         plot_preview_graphene(movie, frames=[99])
+
+
+def test_default_movie_is_unchanged_by_the_beam_history_options():
+    """The defaults (even dose, no healing) give the same movie as before the options existed:
+    a fingerprint of a small movie, and explicit defaults equal implicit ones."""
+    m = graphene_movie(n_frames=3, size=64, seed=5)
+    assert m.n_atoms.tolist() == [82, 70, 68]
+    assert m.n_si.tolist() == [0, 0, 1]
+    assert [int(a.sum()) for a in m.atom_ids] == [10778, 8906, 8256]
+    assert int(m.masks.sum()) == 2781
+    explicit = graphene_movie(n_frames=3, size=64, seed=5, dose_profile=None, healing=0.0)
+    assert np.array_equal(m.frames, explicit.frames)
+    assert "healing" not in m.params and "dose_profile" not in m.params
+
+
+@pytest.fixture(scope="module")
+def burst_movies():
+    kw = dict(n_frames=12, size=128, seed=0, dose_profile="burst", exposure=40.0)
+    return graphene_movie(healing=1.0, **kw), graphene_movie(healing=0.0, **kw)
+
+
+def test_healing_makes_frame_mean_order_fall_and_recover(burst_movies):
+    healed, unhealed = burst_movies
+    c = healed.crystallinity
+    low = int(np.argmin(c))
+    assert 0 < low < len(c) - 1
+    assert c[-1] > c[low] + 0.05  # recovers after the burst
+    assert abs(np.corrcoef(np.arange(len(c)), c)[0, 1]) < 0.6  # not a function of time
+    # without healing the same burst leaves the lattice damaged and order only falls
+    u = unhealed.crystallinity
+    assert np.all(np.diff(u) < 0.01)
+    assert u[-1] < c[-1] - 0.2
+    assert healed.params["healing"] == 1.0 and len(healed.params["dose_profile"]) == 11
+
+
+def test_healed_lattice_is_graphene_and_order_varies_within_frames(burst_movies):
+    healed, _ = burst_movies
+    for t in range(len(healed)):
+        pos = _angstrom(healed, t)
+        d, _ = cKDTree(pos).query(pos, k=2)
+        assert d[:, 1].min() > 1.2  # healing leaves no overlapping atoms
+    last = len(healed) - 1
+    pos = _angstrom(healed, last)
+    crystal = (healed.sublattice[last] >= 0) & (healed.local_order[last] > 0.9)
+    d, _ = cKDTree(pos).query(pos[crystal], k=2)
+    assert abs(np.median(d[:, 1]) - CC_BOND) < 0.02  # refilled sites sit on the lattice
+    # order varies in space within the damaged frames (fronts, holes, grain boundary)
+    assert max(lo.std() for lo in healed.local_order) > 0.15
+
+
+@pytest.mark.parametrize("profile, word", [
+    (np.ones(3), "dose_profile"),
+    (-np.ones(4), "dose_profile"),
+    (np.zeros(4), "dose_profile"),
+    ("bursty", "burst"),
+])
+def test_bad_dose_profile(profile, word):
+    with pytest.raises(ValueError, match=word):
+        graphene_movie(n_frames=5, size=64, dose_profile=profile)
+
+
+def test_bad_healing():
+    with pytest.raises(ValueError, match="healing"):
+        graphene_movie(n_frames=2, size=64, healing=-1.0)

@@ -122,3 +122,116 @@ def test_preview_draws_frames_and_order(movie):
     fig = plot_preview_protein(movie)
     assert fig.axes[0].get_xlabel() == "x (nm)"
     plt.close(fig)
+
+
+# -- heterogeneous assemblies and a non-monotonic ordering history -----------------------------
+HETERO = dict(lengths=(8.0, 12.0, 16.0), class_rate=0.05, length_jitter=0.5,
+              schedule=(0, 0.6, 0.6, 0, 0, 0.6, 0.6, 0), hot_rotation_deg=25.0)
+
+
+@pytest.fixture(scope="module")
+def hetero():
+    return protein_assembly_movie(n_frames=40, size=160, seed=3, **HETERO)
+
+
+def test_shape_classes_and_lengths_are_ground_truth(hetero):
+    lengths = np.asarray(HETERO["lengths"])
+    assert hetero.params["lengths"] == HETERO["lengths"]
+    for t in range(len(hetero)):
+        n = len(hetero.ids[t])
+        assert hetero.shape_class[t].shape == (n,) and hetero.lengths[t].shape == (n,)
+        dev = hetero.lengths[t] - lengths[hetero.shape_class[t]]
+        assert np.all(np.abs(dev) <= 1.5 * HETERO["length_jitter"] + 1e-9)
+    all_classes = np.concatenate(hetero.shape_class)
+    assert set(np.unique(all_classes)) == {0, 1, 2}
+
+
+def test_shape_changes_are_single_subunit_steps_at_the_set_rate(hetero):
+    steps = []
+    for t in range(1, len(hetero)):
+        _, i0, i1 = np.intersect1d(hetero.ids[t - 1], hetero.ids[t], return_indices=True)
+        steps.append(hetero.shape_class[t][i1] - hetero.shape_class[t - 1][i0])
+        # a rod keeps its own length offset: it changes only with its class
+        same = hetero.shape_class[t][i1] == hetero.shape_class[t - 1][i0]
+        assert np.allclose(hetero.lengths[t][i1][same], hetero.lengths[t - 1][i0][same])
+    steps = np.concatenate(steps)
+    assert set(np.unique(steps)) <= {-1, 0, 1}
+    rate = np.mean(steps != 0)
+    assert 0.5 * HETERO["class_rate"] < rate < 1.5 * HETERO["class_rate"]
+
+
+def test_rod_length_in_the_image_follows_its_class(hetero):
+    """The imaged extent along each rod's axis grows with its true length."""
+    frame, ps = hetero.frames[0].astype(np.float64), hetero.pixel_size
+    extent, truth = [], []
+    for (row, col), th, length in zip(hetero.centres[0], hetero.orientations[0],
+                                      hetero.lengths[0]):
+        s = np.arange(-12.0, 12.01, 0.25)  # nm along the axis
+        rr = row - s * np.sin(th) / ps
+        cc = col + s * np.cos(th) / ps
+        inside = (rr >= 0) & (rr < frame.shape[0] - 1) & (cc >= 0) & (cc < frame.shape[1] - 1)
+        if not inside.all():
+            continue
+        from scipy.ndimage import map_coordinates
+
+        profile = map_coordinates(frame, [rr, cc], order=1)
+        tall = profile > 0.8 * hetero.params["height"]
+        # the run of tall samples through the centre
+        centre = len(s) // 2
+        if not tall[centre]:
+            continue
+        lo = centre - np.argmin(tall[centre::-1]) if not tall[:centre].all() else 0
+        hi = centre + np.argmin(tall[centre:]) if not tall[centre:].all() else len(s)
+        extent.append((hi - lo) * 0.25)
+        truth.append(length)
+    assert len(truth) >= 10
+    assert np.corrcoef(truth, extent)[0, 1] > 0.6
+
+
+def test_schedule_orders_melts_and_reorders(hetero):
+    s = hetero.order
+    t = np.arange(len(s))
+    assert abs(np.corrcoef(t, s)[0, 1]) < 0.5  # the frame number does not predict the order
+    mid = len(s) // 2
+    assert s[:mid].max() > 0.6 and s[mid:].max() > 0.6  # orders in both halves
+    first_peak = int(np.argmax(s[:mid]))
+    assert s[first_peak:mid + 4].min() < s[first_peak] - 0.3  # and melts in between
+    # strength follows the knots: zero at both ends, on in between
+    assert hetero.coupling[0] == 0 and hetero.coupling[-1] == 0 and hetero.coupling.max() > 0
+
+
+def test_heterogeneous_movie_is_deterministic_and_default_has_one_class():
+    a = protein_assembly_movie(n_frames=3, size=64, seed=4, **HETERO)
+    b = protein_assembly_movie(n_frames=3, size=64, seed=4, **HETERO)
+    assert np.array_equal(a.frames, b.frames)
+    assert all(np.array_equal(x, y) for x, y in zip(a.shape_class, b.shape_class))
+    plain = protein_assembly_movie(n_frames=2, size=64, seed=4)
+    assert all(np.all(c == 0) for c in plain.shape_class)
+    assert all(np.all(v == plain.params["rod_length"]) for v in plain.lengths)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(lengths=(12.0, 8.0)), "lengths must increase"),
+    (dict(lengths=(3.0, 8.0)), "exceed rod_width"),
+    (dict(lengths=[[8.0, 12.0]]), "1D sequence"),
+    (dict(class_rate=0.1), "need shape classes"),
+    (dict(lengths=(8.0, 12.0), class_rate=1.5), "class_rate"),
+    (dict(schedule=(0.0, 2.0)), "schedule"),
+    (dict(schedule=(1.0,)), "schedule"),
+    (dict(hot_rotation_deg=20.0), "needs a schedule"),
+])
+def test_bad_heterogeneous_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        protein_assembly_movie(**{"n_frames": 2, "size": 64, **kwargs})
+
+
+def test_preview_draws_each_rod_at_its_own_length(hetero):
+    import matplotlib.pyplot as plt
+
+    from helpers.plot import plot_preview_protein
+
+    fig = plot_preview_protein(hetero, frames=[0])
+    drawn = [np.hypot(*np.diff(np.array(line.get_data()), axis=1).ravel())
+             for line in fig.axes[0].get_lines()]
+    np.testing.assert_allclose(sorted(drawn), sorted(hetero.lengths[0]), rtol=1e-6)
+    plt.close(fig)

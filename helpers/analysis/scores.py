@@ -11,7 +11,8 @@ like ``sklearn.metrics``:
   :func:`error_ratio`;
 - detection of positions: :func:`match_points`, :func:`detection_scores`
   (:class:`DetectionScores`);
-- tracking: :func:`link_accuracy`;
+- tracking: :func:`link_accuracy`; events along trajectories (class changes):
+  :func:`event_scores` (:class:`EventScores`);
 - probabilities and latents: :func:`reliability_curve`, :func:`expected_calibration_error`,
   :func:`knn_r2`.
 
@@ -39,6 +40,7 @@ __all__ = [
     "interval_coverage",
     "normalized_rmse",
     "r2_score",
+    "within_group_abs_r",
     "patch_ssim",
     "error_ratio",
     "match_points",
@@ -51,6 +53,9 @@ __all__ = [
     "relative_error",
     "regret_auc",
     "match_maps",
+    "EventScores",
+    "event_scores",
+    "best_threshold_accuracy",
 ]
 
 
@@ -684,3 +689,122 @@ def relative_error(y_true, y_pred) -> np.ndarray:
         raise ValueError("a true value is 0: the relative error is undefined there; score it "
                          "with an absolute error instead")
     return np.abs(e - t) / np.abs(t)
+
+
+# --------------------------------------------------------------------------------------------
+# events along trajectories
+# --------------------------------------------------------------------------------------------
+@dataclass
+class EventScores:
+    """Found events against true ones.
+
+    Attributes:
+        precision, recall, f1: fractions in [0, 1] (nan where undefined: no events).
+        n_true, n_pred, n_matched: counts.
+        pairs: ``(M, 2)`` ``[i_true, i_pred]`` matched events.
+    """
+
+    precision: float
+    recall: float
+    f1: float
+    n_true: int
+    n_pred: int
+    n_matched: int
+    pairs: np.ndarray
+
+
+def _events(x, name: str) -> np.ndarray:
+    e = np.asarray(x)
+    if e.size == 0:
+        return np.zeros((0, 2), np.int64)
+    if e.ndim != 2 or e.shape[1] < 2 or not np.issubdtype(e.dtype, np.integer):
+        raise ValueError(f"{name} must be an (E, 2+) integer array [object, frame, ...], got "
+                         f"shape {e.shape} and dtype {e.dtype}")
+    return e[:, :2].astype(np.int64)
+
+
+def event_scores(y_true, y_pred, tolerance: int = 1) -> EventScores:
+    """Match found events to true ones on the same object within ``tolerance`` frames.
+
+    Events are ``(E, 2+)`` integer rows ``[object, frame, ...]`` (extra columns, e.g. the
+    classes before and after, are ignored). Each true event matches at most one found event
+    of the same object with ``|frame difference| <= tolerance``; the matching maximises the
+    number of pairs, then minimises the total frame difference (optimal assignment per
+    object).
+
+    Args:
+        y_true: true events, e.g. the simulator's class changes of observed particles.
+        y_pred: found events, with their objects mapped to the true objects' ids.
+        tolerance: frames.
+
+    Returns:
+        :class:`EventScores`.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    t, p = _events(y_true, "y_true"), _events(y_pred, "y_pred")
+    if not isinstance(tolerance, (int, np.integer)) or tolerance < 0:
+        raise ValueError(f"tolerance must be a non-negative integer of frames, got {tolerance!r}")
+    pairs = []
+    for obj in np.intersect1d(t[:, 0], p[:, 0]):
+        it, ip = np.flatnonzero(t[:, 0] == obj), np.flatnonzero(p[:, 0] == obj)
+        dt = np.abs(t[it, 1][:, None] - p[ip, 1][None, :])
+        cost = np.where(dt <= tolerance, dt, 10 * (tolerance + 1) * (len(it) + len(ip)))
+        rows, cols = linear_sum_assignment(cost)
+        ok = dt[rows, cols] <= tolerance
+        pairs.extend(zip(it[rows[ok]], ip[cols[ok]]))
+    pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    m = len(pairs)
+    precision = m / len(p) if len(p) else float("nan")
+    recall = m / len(t) if len(t) else float("nan")
+    f1 = 2 * m / (len(p) + len(t)) if len(p) + len(t) else float("nan")
+    return EventScores(float(precision), float(recall), float(f1), len(t), len(p), m, pairs)
+
+
+def within_group_abs_r(y_true, y_pred, groups, min_size: int = 10) -> float:
+    """Mean over groups (e.g. frames) of ``|Pearson r|`` between ``y_true`` and ``y_pred``
+    ``(N,)`` within each group: how well an estimate ranks the items *inside* a group,
+    whatever the groups' means do (a quantity that only tracks a trend between groups scores
+    about 0). Groups with fewer than ``min_size`` items or no spread in either are skipped.
+
+    Returns:
+        float in ``[0, 1]``; NaN when no group qualifies.
+    """
+    t, p = _pair(y_true, y_pred, 1)
+    g = np.asarray(groups)
+    if g.shape != t.shape:
+        raise ValueError(f"groups must have one label per value, got {g.shape} for {t.shape}")
+    rs = []
+    for k in np.unique(g):
+        sel = g == k
+        if sel.sum() >= max(int(min_size), 3) and t[sel].std() > 0 and p[sel].std() > 0:
+            rs.append(abs(np.corrcoef(t[sel], p[sel])[0, 1]))
+    return float(np.mean(rs)) if rs else float("nan")
+
+
+def best_threshold_accuracy(y_true, values) -> float:
+    """The highest accuracy any single threshold on ``values`` ``(N,)`` reaches on the binary
+    labels ``y_true`` ``(N,)`` (0/1), either side of the threshold being class 1.
+
+    An upper bound on what a one-number rule (e.g. the centre brightness of an atom) can
+    decide: the threshold is chosen with the labels, so no unsupervised split of ``values``
+    does better. It is at least the majority class's share (a threshold beyond all values).
+    """
+    y = _labels(y_true, "y_true")
+    v = np.asarray(real_array(values, "values"), dtype=np.float64).reshape(-1)
+    if y.shape != v.shape or not len(y):
+        raise ValueError(f"y_true {y.shape} and values {v.shape} must be non-empty and of "
+                         "equal length")
+    if not np.isfinite(v).all():
+        raise ValueError("values contain NaN or inf; drop those samples first")
+    if y.max() > 1:
+        raise ValueError(f"y_true must be binary (0/1), got labels up to {y.max()}")
+    order = np.argsort(v, kind="stable")
+    v, y = v[order], y[order]
+    # class 1 above the threshold: errors = ones at or below + zeros above, for every cut
+    ones_below = np.concatenate([[0], np.cumsum(y)])
+    zeros_above = (len(y) - y.sum()) - np.concatenate([[0], np.cumsum(1 - y)])
+    cut = np.concatenate([[True], v[1:] > v[:-1], [True]])  # cuts between distinct values
+    correct = (len(y) - (ones_below + zeros_above))[cut]
+    best = max(correct.max(), (len(y) - correct).max())  # either side as class 1
+    return float(best / len(y))

@@ -13,6 +13,8 @@ the abundance of the end member that dominates on one side:
 - :func:`locate_transition`: the control value where the abundance of the high-side end
   member crosses a level (default 0.5), from a step fit plus linear interpolation;
 - :func:`transition_matrix`: how tracked objects change class from one frame to the next.
+- :func:`class_changes`: the class changes along every trajectory, as events, after a
+  :func:`majority_filter` against single-frame flicker.
 
 Groups are integer indices ``0 .. G - 1`` (e.g. ``GridPatches.frame``).
 """
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Transition", "class_fractions", "group_histograms", "locate_transition",
-           "transition_matrix"]
+__all__ = ["Transition", "class_changes", "class_fractions", "group_histograms",
+           "locate_transition", "majority_filter", "transition_matrix"]
 
 
 def _groups(groups, n: int, n_groups: int | None) -> tuple[np.ndarray, int]:
@@ -217,3 +219,71 @@ def transition_matrix(ids, labels, n_classes: int | None = None, normalize: bool
         rows = counts.sum(1, keepdims=True)
         counts = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     return counts
+
+
+def majority_filter(labels, width: int = 3) -> np.ndarray:
+    """Running majority of integer labels along one sequence, against single-sample flicker.
+
+    Each label is replaced by the most frequent label in the ``width`` samples centred on it
+    (fewer at the ends); a tie keeps the sample's own label. ``width=1`` changes nothing;
+    ``width=3`` removes a class seen for a single sample between two equal ones.
+
+    Args:
+        labels: ``(L,)`` integer labels in sequence order.
+        width: odd window length, samples.
+
+    Returns:
+        ``(L,)`` int64 filtered labels.
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or (lab.size and not np.issubdtype(lab.dtype, np.integer)):
+        raise ValueError("labels must be a 1D array of integer classes")
+    if not isinstance(width, (int, np.integer)) or width < 1 or width % 2 == 0:
+        raise ValueError(f"width must be an odd positive integer (1, 3, 5...), got {width!r}")
+    lab = lab.astype(np.int64)
+    half = int(width) // 2
+    out = lab.copy()
+    for i in range(len(lab)):
+        window = lab[max(i - half, 0):i + half + 1]
+        values, counts = np.unique(window, return_counts=True)
+        best = counts.max()
+        if counts[values == lab[i]][0] < best:
+            out[i] = values[np.argmax(counts)]
+    return out
+
+
+def class_changes(track, frame, labels, width: int = 3) -> np.ndarray:
+    """Class changes along trajectories: one event per change between consecutive
+    observations of the same trajectory, after a :func:`majority_filter` of each trajectory's
+    labels.
+
+    Args:
+        track: ``(N,)`` int trajectory id of every sample (e.g. ``Tracks.ids`` flattened).
+        frame: ``(N,)`` int frame of every sample (one sample per trajectory and frame).
+        labels: ``(N,)`` int class of every sample.
+        width: window of the majority filter, samples (odd; 1 = none).
+
+    Returns:
+        ``(E, 4)`` int64 events ``[track, frame, class_before, class_after]``, ``frame`` the
+        first frame seen in the new class, sorted by track then frame.
+    """
+    tr, fr, lab = (np.asarray(a) for a in (track, frame, labels))
+    if not (tr.ndim == fr.ndim == lab.ndim == 1 and len(tr) == len(fr) == len(lab)):
+        raise ValueError(f"track, frame and labels must be 1D of one length, got shapes "
+                         f"{tr.shape}, {fr.shape}, {lab.shape}")
+    for name, a in (("track", tr), ("frame", fr), ("labels", lab)):
+        if a.size and not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers, got dtype {a.dtype}")
+    order = np.lexsort((fr, tr))
+    tr, fr, lab = tr[order], fr[order], lab[order]
+    if np.any((np.diff(tr) == 0) & (np.diff(fr) == 0)):
+        raise ValueError("a trajectory has two samples in one frame; pass one sample per "
+                         "trajectory and frame")
+    events = []
+    for k in np.unique(tr):
+        sel = tr == k
+        smooth = majority_filter(lab[sel], width)
+        change = np.flatnonzero(np.diff(smooth) != 0) + 1
+        f = fr[sel]
+        events.extend((int(k), int(f[i]), int(smooth[i - 1]), int(smooth[i])) for i in change)
+    return np.array(events, dtype=np.int64).reshape(-1, 4)

@@ -293,6 +293,7 @@ class _VAEFamily(Estimator):
         condition=None,
         validation=None,
         validation_condition=None,
+        patience: int | None = None,
     ) -> History:
         """Train on images ``X`` ``(N, H, W)`` (any units; normalised internally by the mean
         and standard deviation of the first ``fit``'s data, kept in the checkpoint).
@@ -304,6 +305,11 @@ class _VAEFamily(Estimator):
         hypothesis scored exactly). Calling ``fit`` again continues training (same
         optimiser state unless ``lr`` changes; the shuffling seed moves on).
 
+        ``patience`` (with ``validation``): stop after that many epochs in a row whose
+        ``val_loss`` does not improve and keep the weights of the best epoch
+        (``history.best_epoch``, ``history.stopped_early``); None (the default) trains every
+        epoch.
+
         Raises ``TrainingDivergedError`` (a ``FloatingPointError``) naming the epoch when a
         batch loss is NaN/inf or exceeds 1e3 times the first batch's loss (at least
         0.5 nat per pixel): the learning rate is too large (see ``DivergenceGuard``).
@@ -311,6 +317,9 @@ class _VAEFamily(Estimator):
         X = self._images(X)
         if int(epochs) < 1 or int(batch_size) < 1 or not lr > 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if patience is not None and (validation is None or int(patience) < 1):
+            raise ValueError(f"patience={patience!r} needs validation images and must be >= 1: "
+                             "pass validation=X_val, or patience=None to train every epoch")
         cond = self._condition(condition, len(X))
         m = self.module
         if not self._fitted:
@@ -355,7 +364,7 @@ class _VAEFamily(Estimator):
             module=m, optimizer=self._optimizer, epoch_batches=epoch_batches,
             batch_loss=batch_loss, epochs=int(epochs), desc=type(self).__name__,
             progress=progress, guard_floor=0.5 * h * w, validate=validate,
-            after_step=count_step)
+            patience=None if patience is None else int(patience), after_step=count_step)
         self._fitted = True
         if m.translation:
             self._set_origin(data, cond)

@@ -30,7 +30,13 @@ from .features import (
     plot_patch_mosaic,
     plot_trajectories,
 )
-from .latent import plot_angle_recovery, plot_latent_histograms, plot_latent_scatter, plot_manifold
+from .latent import (
+    plot_angle_recovery,
+    plot_latent_histograms,
+    plot_latent_scatter,
+    plot_manifold,
+    plot_training_curves,
+)
 from .matrices import plot_matrix
 from .optimisation import (
     plot_best_so_far,
@@ -110,6 +116,7 @@ __all__ = [
     "plot_steering",
     "plot_reliability",
     "plot_threshold_collapse",
+    "plot_training_curves",
     "plot_trajectories",
     "plot_true_rates_and_dwells",
     "plot_unmixing",

@@ -12,7 +12,7 @@ from ._common import CLASS_COLOURS, figure_and_axis
 from .tiles import tile_mosaic
 
 __all__ = ["plot_manifold", "plot_angle_recovery", "plot_latent_histograms",
-           "plot_latent_scatter"]
+           "plot_latent_scatter", "plot_training_curves"]
 
 
 def _tick_labels(values) -> list[str]:
@@ -71,16 +71,27 @@ def plot_manifold(grid: np.ndarray, ax=None, title: str = "decoded latent manifo
 
 
 def plot_angle_recovery(true_angle, encoded_angle, symmetry: int = 1, ax=None,
-                        title: str | None = None):
+                        title: str | None = None, groups=None):
     """Encoded against true angle (degrees), after removing the best constant offset and
-    wrapping modulo ``360 / symmetry``; the title gives the circular correlation."""
+    wrapping modulo ``360 / symmetry``; the title gives the circular correlation.
+
+    ``groups`` ``(N,)`` (e.g. discovered classes, each with its own canonical orientation):
+    one offset is removed per group, as ``circular_correlation(..., groups=groups)`` does.
+    """
     from ..analysis import angle_error, circular_correlation
 
     t = np.asarray(true_angle, dtype=float)
     e = np.asarray(encoded_angle, dtype=float)
-    r = circular_correlation(t, e, symmetry)
+    r = circular_correlation(t, e, symmetry, groups=groups)
     period = 2 * np.pi / symmetry
-    err = angle_error(t, e, symmetry)
+    if groups is None:
+        err = angle_error(t, e, symmetry)
+    else:
+        g = np.asarray(groups).reshape(-1)
+        err = np.empty_like(t)
+        for value in np.unique(g):
+            sel = g == value
+            err[sel] = angle_error(t[sel], e[sel], symmetry)
     aligned = np.mod(t + err, period)
     fig, ax = figure_and_axis(ax, (4.5, 4.5))
     ax.scatter(np.degrees(np.mod(t, period)), np.degrees(aligned), s=3, alpha=0.5)
@@ -89,7 +100,8 @@ def plot_angle_recovery(true_angle, encoded_angle, symmetry: int = 1, ax=None,
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_xlabel("true angle (deg)")
-    ax.set_ylabel("encoded angle, offset removed (deg)")
+    ax.set_ylabel("encoded angle, offset removed (deg)" if groups is None else
+                  "encoded angle, offset per group removed (deg)")
     ax.set_title(title or f"circular r = {r:.3f}")
     return fig
 
@@ -158,6 +170,40 @@ def plot_latent_scatter(z: np.ndarray, color=None, ax=None, label: str = "",
             fig.colorbar(sc, ax=ax, label=label)
     ax.set_xlabel(f"$z_{dims[0] + 1}$")
     ax.set_ylabel(f"$z_{dims[1] + 1}$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_training_curves(history, ax=None, title: str | None = None,
+                         ylabel: str = "negative ELBO per image (nats)", label: str = ""):
+    """The training loss of each epoch and, where recorded, the validation loss, with the
+    epoch whose weights were kept (``history.best_epoch``) marked.
+
+    Args:
+        history: a ``History`` from a model's ``fit`` (``"loss"``, optionally ``"val_loss"``
+            once per epoch).
+        ylabel: the loss and its units; models with different likelihoods belong on
+            separate axes.
+        label: prefix of the legend entries (e.g. the model's name).
+    """
+    loss = np.asarray(history["loss"], dtype=float)
+    if loss.ndim != 1 or not len(loss):
+        raise ValueError("history must hold a non-empty 'loss' record, one value per epoch")
+    fig, ax = figure_and_axis(ax, (4.5, 3.5))
+    epochs = np.arange(1, len(loss) + 1)
+    prefix = f"{label} " if label else ""
+    ax.plot(epochs, loss, "o-", ms=3, label=f"{prefix}training")
+    val = np.asarray(history["val_loss"], dtype=float) if "val_loss" in history else None
+    if val is not None and len(val) == len(loss):
+        ax.plot(epochs, val, "s--", ms=3, label=f"{prefix}validation")
+    best = getattr(history, "best_epoch", None)
+    if best is not None:
+        # epochs are numbered from 1 in the History; best_epoch counts the same way
+        ax.axvline(best, color="0.5", ls=":", lw=1, label=f"{prefix}weights kept (epoch {best})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     return fig

@@ -151,7 +151,8 @@ def plot_best_so_far(curves: dict, threshold: float | None = 0.95, level: float 
     return fig
 
 
-def plot_polarisation_curl(P, title: str = "", ax=None, step: int = 1):
+def plot_polarisation_curl(P, title: str = "", ax=None, step: int = 1,
+                           vlim: float | None = None):
     """A polarisation field as arrows over the map of its curl.
 
     Args:
@@ -159,6 +160,8 @@ def plot_polarisation_curl(P, title: str = "", ax=None, step: int = 1):
         title: axis title.
         ax: axis to draw on (default: a new figure).
         step: draw every ``step``-th arrow along each axis.
+        vlim: the colour scale spans ``[-vlim, vlim]``; pass the same value to panels that
+            are compared (default: this field's largest |curl|).
 
     Returns:
         The ``Figure``.
@@ -170,7 +173,10 @@ def plot_polarisation_curl(P, title: str = "", ax=None, step: int = 1):
         raise ValueError(f"P must have shape (2, H, W), got {p.shape}")
     c = curl(p)
     fig, ax = figure_and_axis(ax, (4.8, 4.0))
-    lim = max(float(np.abs(c).max()), 1e-9)
+    if vlim is not None and not (np.isfinite(vlim) and vlim > 0):
+        raise ValueError(f"vlim must be a positive number (the colour scale's limit), got "
+                         f"{vlim!r}")
+    lim = float(vlim) if vlim is not None else max(float(np.abs(c).max()), 1e-9)
     im = ax.imshow(c, cmap="RdBu_r", vmin=-lim, vmax=lim)
     rows, cols = np.mgrid[0:p.shape[1]:step, 0:p.shape[2]:step]
     ax.quiver(cols, rows, p[1, ::step, ::step], p[0, ::step, ::step], angles="xy",
@@ -184,7 +190,8 @@ def plot_polarisation_curl(P, title: str = "", ax=None, step: int = 1):
 
 
 def plot_latent_objective(z, values, dims: tuple[int, int] = (0, 1), best=None,
-                          label: str = "mean |curl| (P per lattice spacing)", ax=None):
+                          label: str = "mean |curl| (P per lattice spacing)", ax=None,
+                          reference=None):
     """Objective values of points in a latent space, projected on two latent dimensions.
 
     Args:
@@ -192,6 +199,7 @@ def plot_latent_objective(z, values, dims: tuple[int, int] = (0, 1), best=None,
         dims: the two latent dimensions shown.
         best: optional ``(K, d)`` points marked with stars (e.g. the best point of each run).
         label: colour-bar label. ax: axis to draw on.
+        reference: optional ``(d,)`` point marked with a cross (e.g. the reference optimum).
 
     Returns:
         The ``Figure``.
@@ -201,14 +209,22 @@ def plot_latent_objective(z, values, dims: tuple[int, int] = (0, 1), best=None,
     if zz.ndim != 2 or v.shape != (len(zz),) or max(dims) >= zz.shape[1]:
         raise ValueError(f"z must be (M, d) with d > max(dims) and values (M,); got "
                          f"{zz.shape} and {v.shape}")
-    fig, ax = figure_and_axis(ax, (5.2, 4.2))
+    fig, ax = figure_and_axis(ax, (5.2, 4.8))
     order = np.argsort(v)  # the best points drawn last, on top
     sc = ax.scatter(zz[order, dims[0]], zz[order, dims[1]], c=v[order], s=8, cmap="viridis")
     if best is not None:
         b = np.asarray(best, dtype=np.float64)
         ax.scatter(b[:, dims[0]], b[:, dims[1]], marker="*", s=90, c="tab:red",
                    edgecolors="k", label="best point of each BO run")
-        ax.legend(fontsize=8, loc="upper right")
+    if reference is not None:
+        r = np.asarray(reference, dtype=np.float64).ravel()
+        if r.shape != (zz.shape[1],):
+            raise ValueError(f"reference must be one latent point of shape ({zz.shape[1]},), "
+                             f"got {np.shape(reference)}")
+        ax.scatter([r[dims[0]]], [r[dims[1]]], marker="X", s=140, c="white", edgecolors="k",
+                   linewidths=1.5, label="reference optimum")
+    if best is not None or reference is not None:  # below the axes: it hides no point
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)
     fig.colorbar(sc, ax=ax, label=label)
     ax.set_xlabel(f"$z_{dims[0] + 1}$ (latent units)")
     ax.set_ylabel(f"$z_{dims[1] + 1}$ (latent units)")

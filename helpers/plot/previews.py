@@ -114,7 +114,9 @@ def plot_preview_protein(movie, frames=None, show_particles: bool = True):
         if show_particles:
             c = movie.centres[t] * ps
             th = movie.orientations[t]
-            dy, dx = -np.sin(th) * half, np.cos(th) * half  # on-screen angle -> (row, col)
+            own = getattr(movie, "lengths", None)  # per-rod lengths of mixed assemblies
+            r = 0.5 * own[t] if own else half
+            dy, dx = -np.sin(th) * r, np.cos(th) * r  # on-screen angle -> (row, col)
             for (y, x), ey, ex in zip(c, dy, dx):
                 ax.plot([x - ex, x + ex], [y - ey, y + ey], "c-", lw=0.8)
         ax.set_xlim(0, w * ps)

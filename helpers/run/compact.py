@@ -17,8 +17,8 @@ from dataclasses import dataclass
 __all__ = ["PNG_LIMIT_BYTES", "JPEG_QUALITY", "Compaction", "jpeg_from_png", "compact_outputs",
            "compact_notebook"]
 
-PNG_LIMIT_BYTES = 100_000  # a PNG above this (decoded bytes) is a candidate for JPEG
-JPEG_QUALITY = 82  # 1-95; artefacts are not visible on noisy image panels at this quality
+PNG_LIMIT_BYTES = 60_000  # a PNG above this (decoded bytes) is a candidate for JPEG
+JPEG_QUALITY = 75  # 1-95 (PIL's default); keeps a dozen image figures within 2 MB
 MIN_SAVING = 0.3  # convert only when the JPEG is at least this fraction smaller
 
 

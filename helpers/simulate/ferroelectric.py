@@ -499,24 +499,33 @@ def hysteresis_map(size: int = 60, n_voltages: int = 64, seed: int = 0, v_max: f
 
 @dataclass
 class TemperatureSeries(Series):
-    """Domain images across a first-order ferroelectric transition.
+    """Domain images of one region heated through a diffuse first-order transition.
 
     Attributes:
         images: ``(n_T, H, W)`` float32 projected polarisation ``P . d`` (detector direction
             ``d`` at ``projection_angle`` from the row axis, so the four tetragonal variants
             appear at four distinct levels, about +-0.95 and +-0.32 of |P|), upsampled,
-            blurred and noisy; arbitrary units.
+            blurred and noisy; arbitrary units. A scalar image: a rotation of the image does
+            not turn one variant into another (their grey levels differ).
         temperatures: ``(n_T,)`` float64, kelvin.
-        tc: the true transition temperature, kelvin.
+        tc: the true transition temperature, kelvin: the median of ``local_tc`` (half of
+            the region is polar at ``tc``).
+        local_tc: ``(h, w)`` float64 transition temperature of every lattice site, kelvin.
         polarization: ``(n_T, 2, h, w)`` float32 true lattice polarisation.
         domains: ``(n_T, h, w)`` int true variant (0 +P0, 1 -P0, 2 +P1, 3 -P1; -1 where
-            the lattice is paraelectric).
-        walls: ``(n_T, H, W)`` bool true domain walls at image resolution (none above Tc).
+            the lattice is paraelectric, ``|P|`` below half its value at Tc).
+        walls: ``(n_T, H, W)`` bool true walls between polar variants at image resolution
+            (polar-paraelectric boundaries are not walls).
+        wall_density: ``(n_T,)`` fraction of the image's pixels on a wall.
+        polar_fraction: ``(n_T,)`` fraction of the sites that are polar (``domains >= 0``).
+        domain_size: ``(n_T,)`` correlation length of the domain pattern each temperature
+            started from, sites (shrinks towards Tc, with independent scatter).
+        variant_fractions: ``(n_T, 4)`` fraction of the polar sites in each variant.
         mean_abs_p: ``(n_T,)`` mean |P| of the lattice, reduced units.
         ordered: ``(n_T,)`` bool, ``temperatures < tc``.
         projection_angle: angle of ``d`` from the row axis, radians.
         upsample: pixels per site.
-        params: the generator's arguments.
+        params: the generator's arguments (``tc`` as drawn).
     """
 
     _length_of = "images"
@@ -524,10 +533,15 @@ class TemperatureSeries(Series):
     images: np.ndarray
     temperatures: np.ndarray
     tc: float
+    local_tc: np.ndarray
     projection_angle: float
     polarization: np.ndarray
     domains: np.ndarray
     walls: np.ndarray
+    wall_density: np.ndarray
+    polar_fraction: np.ndarray
+    domain_size: np.ndarray
+    variant_fractions: np.ndarray
     mean_abs_p: np.ndarray
     ordered: np.ndarray
     upsample: int
@@ -542,22 +556,53 @@ def _axis_polarization(a1, a2: float, a6: float) -> np.ndarray:
     return np.sqrt(np.where((disc > 0) & (x > 0), x, 0.0))
 
 
+def _draw_tc(rng, temps: np.ndarray) -> float:
+    """A transition temperature in the middle fifth of the range, off the grid: 10-40 % or
+    60-90 % of the way through one grid step (never on a grid point or a midpoint)."""
+    n = len(temps)
+    lo = max(0, int(np.floor(0.4 * (n - 1))))
+    hi = max(lo + 1, int(np.ceil(0.6 * (n - 1))))
+    k = int(rng.integers(lo, min(hi, n - 1)))
+    frac = rng.uniform(0.1, 0.4) + (0.5 if rng.random() < 0.5 else 0.0)
+    return float(temps[k] + frac * (temps[k + 1] - temps[k]))
+
+
+def _variant_pattern(rng, shape, length: float, bias: np.ndarray) -> np.ndarray:
+    """``(h, w)`` variant 0-3 of a four-variant pattern of correlation ``length`` sites; the
+    ``(2,)`` ``bias`` favours the variants it points to (0 +P0, 1 +P1, 2 -P0, 3 -P1)."""
+    z0 = _smooth_noise(rng, shape, length) + bias[0]
+    z1 = _smooth_noise(rng, shape, length) + bias[1]
+    return np.mod(np.round(np.arctan2(z1, z0) / (np.pi / 2)), 4)
+
+
 def temperature_series(n_temperatures: int = 19, size: int = 64, upsample_factor: int = 4,
                        seed: int = 0, t_min: float = 298.0, t_max: float = 478.0,
-                       tc: float = 393.0, domain_size: float = 2.0, relax_steps: int = 1200,
-                       defect_density: float = 0.03, defect_strength: float = 0.1,
-                       blur: float = 1.0, noise: float = 0.05) -> TemperatureSeries:
-    """BaTiO3-like tetragonal domain images below Tc and a paraelectric lattice above it.
+                       tc: float | None = None, tc_spread: float = 8.0,
+                       tc_length: float = 6.0, domain_size: float = 4.0,
+                       domain_scatter: float = 0.4, variant_bias: float = 0.4,
+                       fluctuation: float = 0.2, fluctuation_range: float = 6.0,
+                       relax_steps: int = 300, defect_density: float = 0.03,
+                       defect_strength: float = 0.1, blur: float = 1.0,
+                       noise: float = 0.05) -> TemperatureSeries:
+    """BaTiO3-like tetragonal domains of one region heated through a diffuse transition.
 
     Landau coefficients (reduced units) with a first-order transition, as in BaTiO3:
-    ``a1 = 0.0175 (T - tc) + 0.25``, ``a2 = -1``, ``a6 = 1`` (so the ordered and the
-    paraelectric states have equal free energy at ``tc``, where |P| jumps from 0.71 to 0),
-    ``a3 = 3`` (polarisation along the axes: four 90-degree variants), coupling 2 and a
-    bound-charge penalty ``lambda = 2`` (walls prefer head-to-tail orientations). Each
-    temperature is relaxed for ``relax_steps`` from the basin of its stable phase (a
-    four-variant pattern of correlation ``domain_size`` sites below ``tc``, small noise
-    above), i.e. quasi-static equilibrium without thermal hysteresis; weak random-field
-    defects induce a small polarisation above ``tc``.
+    ``a1 = 0.0175 (T - Tc_local) + 0.25``, ``a2 = -1``, ``a6 = 1`` (the ordered and the
+    paraelectric states have equal free energy at the local Tc, where |P| jumps from 0.71
+    to 0), ``a3 = 3`` (four 90-degree variants along the axes) and coupling 2. The local Tc
+    varies over the region (strain and composition): ``Tc_local = tc + tc_spread * g``,
+    ``g`` a smooth field of correlation ``tc_length`` sites with median 0, so the polar area
+    shrinks over about ``+-2 tc_spread`` around ``tc`` and half the region is polar at ``tc``.
+
+    Every temperature starts from the basin of its stable phase and relaxes for
+    ``relax_steps`` (quasi-static, no thermal hysteresis): polar sites from a four-variant
+    pattern, paraelectric sites from small noise. The morphology changes with temperature and
+    between temperatures: the pattern's correlation length is
+    ``domain_size * (1 + 0.5 exp(-(tc - T) / 25 K))`` (domains coarsen towards Tc) times
+    an independent log-normal factor of spread ``domain_scatter`` per temperature, and a
+    random bias of size up to ``variant_bias`` per temperature changes the variant fractions.
+    Above its local Tc a site shows a frozen snapshot of polar fluctuations (correlation one
+    site, amplitude ``fluctuation * 0.71 * exp(-(T - Tc_local) / fluctuation_range)``).
 
     Args:
         n_temperatures: number of temperatures, evenly spaced from ``t_min`` to ``t_max``.
@@ -565,8 +610,16 @@ def temperature_series(n_temperatures: int = 19, size: int = 64, upsample_factor
         upsample_factor: pixels per site.
         seed: random seed.
         t_min, t_max: temperature range, kelvin.
-        tc: transition temperature, kelvin (BaTiO3: about 393 K).
-        domain_size: correlation length of the initial domain pattern, sites.
+        tc: transition temperature, kelvin; ``None`` (default) draws it from the seed in the
+            middle fifth of the range, 10-40 % or 60-90 % of the way through a grid step.
+        tc_spread: standard deviation of the local Tc, kelvin (0: a sharp transition).
+        tc_length: correlation length of the local Tc, sites.
+        domain_size: correlation length of the domain pattern far below Tc, sites.
+        domain_scatter: standard deviation of the log of the per-temperature size factor.
+        variant_bias: largest per-temperature bias of the variant pattern (0: equal odds).
+        fluctuation: amplitude of the polar fluctuations at the local Tc, in units of the
+            jump 0.71 (0: none).
+        fluctuation_range: decay of the fluctuations above the local Tc, kelvin.
         relax_steps: dynamics steps (dt = 0.03) per temperature.
         defect_density, defect_strength: fraction of sites with a random field and its
             standard deviation (reduced units).
@@ -580,52 +633,78 @@ def temperature_series(n_temperatures: int = 19, size: int = 64, upsample_factor
     size, u, seed = _lattice_args(size, upsample_factor, seed)
     t_min = check_float(t_min, "t_min", 0.0, low_open=True, hint="kelvin")
     t_max = check_float(t_max, "t_max", t_min, low_open=True, hint="kelvin, above t_min")
-    tc = check_float(tc, "tc", 0.0, low_open=True, hint="kelvin")
-    domain_size = check_float(domain_size, "domain_size", 0.5)
+    if tc is not None:
+        tc = check_float(tc, "tc", 0.0, low_open=True, hint="kelvin, or None to draw it")
+    tc_spread = check_float(tc_spread, "tc_spread", 0.0, hint="kelvin")
+    tc_length = check_float(tc_length, "tc_length", 0.5, hint="sites")
+    domain_size = check_float(domain_size, "domain_size", 0.5, hint="sites")
+    domain_scatter = check_float(domain_scatter, "domain_scatter", 0.0, 2.0)
+    variant_bias = check_float(variant_bias, "variant_bias", 0.0, 3.0)
+    fluctuation = check_float(fluctuation, "fluctuation", 0.0, 1.0)
+    fluctuation_range = check_float(fluctuation_range, "fluctuation_range", 0.0,
+                                    low_open=True, hint="kelvin")
     relax_steps = check_int(relax_steps, "relax_steps", 1)
     defect_density = check_float(defect_density, "defect_density", 0.0, 1.0)
     defect_strength = check_float(defect_strength, "defect_strength", 0.0)
     blur = check_float(blur, "blur", 0.0)
     noise = check_float(noise, "noise", 0.0)
-    params = dict(n_temperatures=n_temperatures, size=size, upsample_factor=u, seed=seed,
-                  t_min=t_min, t_max=t_max, tc=tc, domain_size=domain_size,
-                  relax_steps=relax_steps, defect_density=defect_density,
-                  defect_strength=defect_strength, blur=blur, noise=noise)
 
     rng = np.random.default_rng(seed)
     temps = np.linspace(t_min, t_max, n_temperatures)
-    a2, a6 = -1.0, 1.0
-    a1 = 0.0175 * (temps - tc) + a2**2 / (4 * a6)
-    p_eq = _axis_polarization(a1, a2, a6)
-    ordered = temps < tc
+    if tc is None:
+        tc = _draw_tc(rng, temps)
+    params = dict(n_temperatures=n_temperatures, size=size, upsample_factor=u, seed=seed,
+                  t_min=t_min, t_max=t_max, tc=tc, tc_spread=tc_spread, tc_length=tc_length,
+                  domain_size=domain_size, domain_scatter=domain_scatter,
+                  variant_bias=variant_bias, fluctuation=fluctuation,
+                  fluctuation_range=fluctuation_range, relax_steps=relax_steps,
+                  defect_density=defect_density, defect_strength=defect_strength, blur=blur,
+                  noise=noise)
     shape = (size, size)
+    g = _smooth_noise(rng, shape, tc_length)
+    local_tc = tc + tc_spread * (g - np.median(g))
+    a2, a6, p_jump = -1.0, 1.0, float(np.sqrt(0.5))
+    a1 = 0.0175 * (temps[:, None, None] - local_tc) + a2**2 / (4 * a6)  # (n_T, h, w)
+    polar = temps[:, None, None] < local_tc
+    p_eq = np.where(polar, _axis_polarization(a1, a2, a6), 0.0)
 
-    z = np.stack([np.stack([_smooth_noise(rng, shape, domain_size) for _ in range(2)])
-                  for _ in range(n_temperatures)])
-    variant = np.mod(np.round(np.arctan2(z[:, 1], z[:, 0]) / (np.pi / 2)), 4)
+    sizes = domain_size * (1 + 0.5 * np.exp(-np.maximum(tc - temps, 0.0) / 25.0))
+    sizes = np.maximum(sizes * np.exp(domain_scatter * rng.standard_normal(n_temperatures)),
+                       0.5)
+    bias_size = variant_bias * np.sqrt(rng.random(n_temperatures))
+    bias_angle = rng.uniform(0, 2 * np.pi, n_temperatures)
+    biases = bias_size[:, None] * np.stack([np.cos(bias_angle), np.sin(bias_angle)], axis=1)
+    variant = np.stack([_variant_pattern(rng, shape, sizes[k], biases[k])
+                        for k in range(n_temperatures)])
     P = np.stack([np.cos(variant * np.pi / 2), np.sin(variant * np.pi / 2)], axis=1)
-    P *= np.where(ordered, p_eq, 0.05)[:, None, None, None]
-    P += 0.02 * rng.standard_normal(P.shape)
+    P = P * np.where(polar, p_eq, 0.05)[:, None] + 0.02 * rng.standard_normal(P.shape)
     defects = np.zeros((2, *shape))
     has = rng.random(shape) < defect_density
     defects[:, has] = defect_strength * rng.standard_normal((2, has.sum()))
-    coeffs = LandauCoefficients(a1=a1[:, None, None], a2=a2, a3=3.0, a6=a6, coupling=2.0,
-                                div_penalty=2.0)
+    coeffs = LandauCoefficients(a1=a1, a2=a2, a3=3.0, a6=a6, coupling=2.0)
     P = landau_khalatnikov(P, relax_steps, coeffs, defects=defects, dt=0.03)
+    # frozen snapshot of polar fluctuations above the local Tc (short-range, decaying)
+    above = np.maximum(temps[:, None, None] - local_tc, 0.0)
+    amp = np.where(polar, 0.0, fluctuation * p_jump * np.exp(-above / fluctuation_range))
+    fl = np.stack([np.stack([_smooth_noise(rng, shape, 1.0) for _ in range(2)])
+                   for _ in range(n_temperatures)])
+    P = P + amp[:, None] * fl
 
     angle = float(np.arctan(1.0 / 3.0))  # levels cos, sin: 0.95 and 0.32, evenly spread
     proj = P[:, 0] * np.cos(angle) + P[:, 1] * np.sin(angle)
     images = _blur(upsample(proj, u), blur)
-    scale = float(p_eq.max()) if p_eq.max() > 0 else 1.0
+    scale = float(_axis_polarization(0.0175 * (t_min - tc) + 0.25, a2, a6)) or 1.0
     images = images + noise * scale * rng.standard_normal(images.shape)
 
     mag = np.hypot(P[:, 0], P[:, 1])
-    threshold = 0.3 * np.where(ordered, p_eq, np.inf)[:, None, None]
-    domains = np.where(mag >= threshold, _labels_tetragonal(P, 0.0), -1)
+    domains = np.where(mag >= 0.5 * p_jump, _labels_tetragonal(P, 0.0), -1)
     walls = domain_walls(_repeat(domains, u), width=u + 1)
+    counts = np.stack([(domains == v).sum(axis=(1, 2)) for v in range(4)], axis=1)
+    fractions = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     return TemperatureSeries(
-        images=images.astype(np.float32), temperatures=temps, tc=tc,
+        images=images.astype(np.float32), temperatures=temps, tc=float(tc), local_tc=local_tc,
         polarization=P.astype(np.float32), domains=domains, walls=walls,
-        mean_abs_p=mag.mean(axis=(1, 2)), ordered=ordered, projection_angle=angle,
-        upsample=u, params=params,
+        wall_density=walls.mean(axis=(1, 2)), polar_fraction=(domains >= 0).mean(axis=(1, 2)),
+        domain_size=sizes, variant_fractions=fractions, mean_abs_p=mag.mean(axis=(1, 2)),
+        ordered=temps < tc, projection_angle=angle, upsample=u, params=params,
     )

@@ -188,10 +188,30 @@ class _Sample:
         self.sub = sub
         self.grain = grain
         self.ids = np.arange(len(pos), dtype=np.int64)
+        self.seam = sub < 0  # the grain boundary atoms (healing leaves them)
+        self.next_id = len(pos)
+        self.mark_sites()
+
+    def mark_sites(self):
+        """Record the crystalline sites as they are now: healing restores them."""
+        crystal = self.sub >= 0
+        self.sites = (self.pos[crystal].copy(), self.sub[crystal].copy(),
+                      self.grain[crystal].copy())
 
     def select(self, keep):
-        for name in ("pos", "species", "sub", "grain", "ids"):
+        for name in ("pos", "species", "sub", "grain", "ids", "seam"):
             setattr(self, name, getattr(self, name)[keep])
+
+    def add(self, pos, sub, grain):
+        """Append carbon atoms at ``pos`` (angstrom), crystalline on ``sub``, in ``grain``."""
+        n = len(pos)
+        self.pos = np.concatenate([self.pos, pos])
+        self.species = np.concatenate([self.species, np.zeros(n, dtype=self.species.dtype)])
+        self.sub = np.concatenate([self.sub, sub.astype(self.sub.dtype)])
+        self.grain = np.concatenate([self.grain, grain.astype(self.grain.dtype)])
+        self.ids = np.concatenate([self.ids, self.next_id + np.arange(n, dtype=np.int64)])
+        self.seam = np.concatenate([self.seam, np.zeros(n, dtype=bool)])
+        self.next_id += n
 
 
 def _build_sample(extent, n_grains, misorientation, si_fraction, n_holes, hole_radius, view,
@@ -253,6 +273,7 @@ def _build_sample(extent, n_grains, misorientation, si_fraction, n_holes, hole_r
     for _ in range(n_holes):
         centre = np.array([r0 + rng.uniform(0.1, 0.9) * vh, c0 + rng.uniform(0.1, 0.9) * vw])
         sample.select(np.linalg.norm(sample.pos - centre, axis=1) > hole_radius)
+    sample.mark_sites()  # the seeded holes are not healed
     return sample, angles
 
 
@@ -306,6 +327,68 @@ def _beam_step(s: _Sample, rates: dict, scale: float, rng) -> None:
     kick = np.where(convert[:, None], 0.45, 0.12) * rng.normal(size=s.pos.shape)
     s.pos = _relax(s.pos + moving[:, None] * kick, moving)
     s.select(_remove_overlaps(s.pos, rng))
+
+
+def _heal_step(s: _Sample, rate: float, rng) -> None:
+    """One sweep of local healing (beam-driven repair and adatom capture), in place.
+
+    A crystalline site of the pristine sample that holds no crystalline atom (none within the
+    hard core) but has ``n`` crystalline atoms within bonding distance is restored with
+    probability ``rate * min(n, 2) / 2`` (a site on a zigzag edge, ``n = 1``, at half the
+    rate of one in a vacancy or on an armchair edge): the nearest amorphous atom within the
+    hard core of the site moves onto it and takes its sublattice and grain, or, if there is
+    none, a carbon adatom fills it. A surplus amorphous atom (not of the grain boundary) with
+    three or more crystalline atoms within bonding distance (left in a hexagon of the
+    restored lattice) desorbs with probability ``rate``. The amorphous atoms are then relaxed
+    out of the way (any still overlapping is removed). Disorder and holes thus shrink from
+    their crystalline edges inwards, about one atomic layer per sweep: the reverse of the
+    amorphisation fronts.
+    """
+    crystal = s.sub >= 0
+    if len(s.pos) < 3 or rate <= 0 or not crystal.any():
+        return
+    site_pos, site_sub, site_grain = s.sites
+    tree_c = cKDTree(s.pos[crystal])
+    free = tree_c.query(site_pos, k=1)[0] > _HARD_CORE
+    idx = np.flatnonzero(free)
+    n_cry = np.array([len(x) for x in tree_c.query_ball_point(site_pos[idx], _BOND_CUT)],
+                     dtype=np.int64).reshape(-1)
+    idx = idx[rng.random(len(idx)) < rate * np.minimum(n_cry, 2) / 2.0]
+    idx = idx[_remove_overlaps_first(site_pos[idx])]
+    if len(idx) == 0:
+        return
+    amorph = np.flatnonzero(~crystal & ~s.seam)  # the grain boundary stays
+    new = np.ones(len(idx), dtype=bool)
+    if len(amorph):
+        d, near = cKDTree(s.pos[amorph]).query(site_pos[idx], k=1)
+        taken = set()
+        for m in np.argsort(d, kind="stable"):
+            k = amorph[near[m]]
+            if d[m] <= _HARD_CORE and k not in taken:
+                taken.add(k)
+                new[m] = False
+                s.pos[k] = site_pos[idx[m]]
+                s.sub[k] = site_sub[idx[m]]
+                s.grain[k] = site_grain[idx[m]]
+    s.add(site_pos[idx[new]], site_sub[idx[new]], site_grain[idx[new]])
+    crystal = s.sub >= 0
+    surplus = np.flatnonzero(~crystal & ~s.seam)
+    if len(surplus) and crystal.any():
+        n_cry = np.array([len(x) for x in cKDTree(s.pos[crystal]).query_ball_point(
+            s.pos[surplus], _BOND_CUT)], dtype=np.int64).reshape(-1)
+        gone = surplus[(n_cry >= 3) & (rng.random(len(surplus)) < rate)]
+        s.select(~np.isin(np.arange(len(s.pos)), gone))
+    s.pos = _relax(s.pos, s.sub < 0)
+    s.select(_remove_overlaps(s.pos, rng))
+
+
+def _remove_overlaps_first(pos: np.ndarray) -> np.ndarray:
+    """Boolean keep-mask dropping the later atom of every pair closer than the hard core."""
+    keep = np.ones(len(pos), dtype=bool)
+    for i, j in _pairs(pos, _HARD_CORE):
+        if keep[i] and keep[j]:
+            keep[max(i, j)] = False
+    return keep
 
 
 # --------------------------------------------------------------------------- ground truth
@@ -375,7 +458,8 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
                    n_grains: int = 2, misorientation: float = np.deg2rad(18.0),
                    si_fraction: float = 0.012, n_holes: int = 2, exposure: float = 30.0,
                    drift: float = 0.3, jitter: float = 0.04, mask_radius: float = 0.5,
-                   background: float = 0.03) -> GrapheneMovie:
+                   background: float = 0.03, dose_profile=None,
+                   healing: float = 0.0) -> GrapheneMovie:
     """Simulate a HAADF-STEM movie of Si-doped graphene degrading under the beam.
 
     Args:
@@ -408,6 +492,19 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
         jitter: scan jitter, standard deviation of the per-row shift, angstrom.
         mask_radius: radius of each atom's disc in ``masks``, angstrom (0.5 A = 2 px).
         background: background counts per pixel, as a fraction of ``dose``.
+        dose_profile: ``None`` (default: the exposure spread evenly), ``"burst"`` (a dose
+            burst: relative dose ``exp(-((t + 0.5 - 0.4 (T - 1)) / (T / 8))^2)`` in interval
+            ``t``, so the damage peaks at 40 % of the movie and the beam is nearly off at
+            both ends), or ``(T - 1,)`` non-negative relative beam doses of the frame
+            intervals; interval ``t`` receives ``exposure * dose_profile[t] /
+            sum(dose_profile)`` exposure units (0: the beam is blanked, only healing acts).
+        healing: expected healing per frame interval, in sweeps (default 0: no healing;
+            at most 20): ``ceil(healing)`` sweeps, in each of which an amorphous atom next to
+            crystal returns to its lattice site, and an empty lattice site at the crystal's
+            edge is refilled by a carbon adatom, with probability
+            ``healing / ceil(healing)`` (see ``_heal_step``); each sweep heals about one
+            atomic layer of the disordered regions' edges. With a dose that rises and falls,
+            the frame-mean order falls and recovers.
 
     Returns:
         :class:`GrapheneMovie`.
@@ -431,11 +528,29 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
     mask_radius = check_float(mask_radius, "mask_radius", 0.0, 1.0, low_open=True,
                               hint="angstrom")
     background = check_float(background, "background", 0.0)
+    healing = check_float(healing, "healing", 0.0, 20.0,
+                          hint="healing sweeps per frame interval")
+    if isinstance(dose_profile, str) and dose_profile == "burst":
+        mid = np.arange(max(n_frames - 1, 0)) + 0.5
+        dose_profile = np.exp(-(((mid - 0.4 * (n_frames - 1)) / (n_frames / 8.0)) ** 2))
+    elif isinstance(dose_profile, str):
+        raise ValueError(f"dose_profile must be None, 'burst' or an array of relative doses, "
+                         f"got {dose_profile!r}")
+    if dose_profile is not None:
+        dose_profile = np.asarray(dose_profile, dtype=np.float64)
+        if (dose_profile.shape != (max(n_frames - 1, 0),) or not np.isfinite(dose_profile).all()
+                or (dose_profile < 0).any() or (n_frames > 1 and dose_profile.sum() <= 0)):
+            raise ValueError(f"dose_profile must be None or {max(n_frames - 1, 0)} finite, "
+                             f"non-negative relative doses (one per frame interval, not all "
+                             f"0), got shape {dose_profile.shape}; pass None for an even dose")
     params = dict(n_frames=n_frames, size=(h, w), pixel_size=pixel_size, seed=seed, dose=dose,
                   read_noise=read_noise, probe_fwhm=probe_fwhm, n_grains=n_grains,
                   misorientation=misorientation, si_fraction=si_fraction, n_holes=n_holes,
                   exposure=exposure, drift=drift, jitter=jitter, mask_radius=mask_radius,
                   background=background)
+    if dose_profile is not None or healing > 0:  # recorded only when used: old params unchanged
+        params.update(dose_profile=None if dose_profile is None else dose_profile.tolist(),
+                      healing=healing)
 
     rng = np.random.default_rng(seed)
     view_a = np.array([h, w], dtype=np.float64) * pixel_size
@@ -453,6 +568,10 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
                  amorph_nucleate=4e-4, amorph_si=0.03)
     per_interval = exposure / max(n_frames - 1, 1)
     n_sub = int(np.ceil(per_interval)) if per_interval > 0 else 0
+    if dose_profile is not None and n_frames > 1:
+        interval_exposure = exposure * dose_profile / dose_profile.sum()
+    else:
+        interval_exposure = np.full(max(n_frames - 1, 0), per_interval)
 
     sigma_px = probe_fwhm / pixel_size / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     out = {k: [] for k in ("atoms", "sublattice", "local_order", "grain", "atom_ids")}
@@ -461,9 +580,18 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
     jitters = np.empty((n_frames, h))
     summary = np.zeros((n_frames, 5))
     for t in range(n_frames):
-        if t > 0:
+        if t > 0 and dose_profile is None:
             for _ in range(n_sub):
                 _beam_step(sample, rates, per_interval / n_sub, rng)
+        elif t > 0:
+            e_t = interval_exposure[t - 1]
+            n_t = int(np.ceil(e_t)) if e_t > 0 else 0
+            for _ in range(n_t):
+                _beam_step(sample, rates, e_t / n_t, rng)
+        if t > 0 and healing > 0:
+            n_sweeps = int(np.ceil(healing))
+            for _ in range(n_sweeps):
+                _heal_step(sample, healing / n_sweeps, rng)
         order = graphene_local_order(sample.pos)
         origin = margin - drift_a[t]  # the sample moves by +drift in the image
         rc = (sample.pos - origin) / pixel_size  # image pixels, (row, col)

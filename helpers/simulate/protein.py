@@ -9,6 +9,15 @@ epitaxial torque ``h sin(2 (theta_0 - theta_i))`` towards a substrate direction 
 (as on mica); both ramp up linearly over the first ``ramp`` fraction of the movie, so the rods
 pass from an isotropic to an aligned (nematic) state.
 
+Heterogeneous assemblies (``lengths=...``): every rod belongs to a shape class, a linear
+assembly of one, two, three ... subunits with its own length (plus a fixed per-rod jitter), and
+changes class by one subunit (gaining or losing one from the solution) with probability
+``class_rate`` per frame, so shapes change along single-particle trajectories. A ``schedule``
+of the aligning strength (knots spread evenly over the movie) replaces the ramp: ordering,
+melting and re-ordering, with the Brownian rotation rising towards ``hot_rotation_deg`` where
+the strength is low (a heating pulse), so the order parameter is not a monotonic function of
+time.
+
 Imaging: the height map (max over rods of a half-ellipse profile across each rod) is dilated
 by a paraboloid tip of radius ``tip_radius`` (the AFM tip convolution: every pixel reports the
 highest contact of the tip), then Gaussian noise and a random offset per scan line are added.
@@ -47,6 +56,10 @@ class ProteinMovie(Series):
         coupling: ``(T,)`` aligning strength ``J`` at each frame (reduced units).
         substrate_angle: ``theta_0`` of the epitaxial torque, radians.
         params: the generator's arguments.
+        shape_class: list of ``T`` arrays ``(N_t,)`` int64, shape class of every rod in the
+            frame (index into ``params["lengths"]``; all 0 for identical rods).
+        lengths: list of ``T`` arrays ``(N_t,)`` float64, length of every rod, nm (the true
+            shape descriptor).
     """
 
     frames: np.ndarray
@@ -58,6 +71,8 @@ class ProteinMovie(Series):
     coupling: np.ndarray
     substrate_angle: float
     params: dict = field(default_factory=dict)
+    shape_class: list = field(default_factory=list)
+    lengths: list = field(default_factory=list)
 
 
 def nematic_order(theta) -> float:
@@ -74,8 +89,10 @@ def _axis(theta):
 
 
 def _beads(pos, theta, offsets):
-    """``(N * B, 2)`` bead positions for rods at ``pos`` (N, 2) with angles ``theta`` (N,)."""
-    return (pos[:, None, :] + offsets[None, :, None] * _axis(theta)[:, None, :]).reshape(-1, 2)
+    """``(N * B, 2)`` bead positions for rods at ``pos`` (N, 2) with angles ``theta`` (N,);
+    ``offsets`` ``(B,)`` nm along the axis, the same for every rod, or ``(N, B)`` per rod."""
+    off = offsets[None, :, None] if offsets.ndim == 1 else offsets[:, :, None]
+    return (pos[:, None, :] + off * _axis(theta)[:, None, :]).reshape(-1, 2)
 
 
 def _wrap(d, box):
@@ -83,7 +100,8 @@ def _wrap(d, box):
 
 
 def _place(n, box, length, width, offsets, rng):
-    """Random sequential placement of non-overlapping rods in a periodic box."""
+    """Random sequential placement of non-overlapping rods in a periodic box (``offsets``
+    ``(B,)`` for identical rods or ``(n, B)`` per rod, ``length`` the longest)."""
     pos = np.empty((0, 2))
     theta = np.empty(0)
     tries = 0
@@ -96,8 +114,11 @@ def _place(n, box, length, width, offsets, rng):
         if len(pos):
             near = np.linalg.norm(_wrap(pos - p, box), axis=1) < length + width
             if near.any():
-                mine = _beads(p[None], np.array([t]), offsets)
-                theirs = _beads(pos[near], theta[near], offsets)
+                per_rod = offsets.ndim == 2
+                mine = _beads(p[None], np.array([t]),
+                              offsets[len(pos)][None] if per_rod else offsets)
+                theirs = _beads(pos[near], theta[near],
+                                offsets[:len(pos)][near] if per_rod else offsets)
                 d = _wrap(mine[:, None, :] - theirs[None], box)
                 if np.min(np.linalg.norm(d, axis=-1)) < 1.05 * width:
                     continue
@@ -108,7 +129,7 @@ def _place(n, box, length, width, offsets, rng):
 
 def _forces(pos, theta, box, width, offsets, stiffness):
     """Soft bead repulsion: force on each rod (N, 2) and torque (N,), anticlockwise > 0."""
-    n, b = len(pos), len(offsets)
+    n, b = len(pos), offsets.shape[-1]
     beads = np.mod(_beads(pos, theta, offsets), box)
     tree = cKDTree(beads, boxsize=box)
     pairs = tree.query_pairs(width, output_type="ndarray")
@@ -127,7 +148,8 @@ def _forces(pos, theta, box, width, offsets, stiffness):
     np.add.at(force, rj, -f)
     # torque = lever x force in on-screen coordinates (x = col, y = -row)
     for beads_idx, rod, sign in ((i, ri, 1.0), (j, rj, -1.0)):
-        lever = offsets[beads_idx % b][:, None] * _axis(theta[rod])
+        along = offsets[beads_idx % b] if offsets.ndim == 1 else offsets[rod, beads_idx % b]
+        lever = along[:, None] * _axis(theta[rod])
         fx, fy = sign * f[:, 1], -sign * f[:, 0]
         lx, ly = lever[:, 1], -lever[:, 0]
         np.add.at(torque, rod, lx * fy - ly * fx)
@@ -147,14 +169,16 @@ def _align_torque(pos, theta, box, radius, coupling, field, theta0):
 
 
 def _render(pos, theta, shape, pixel_size, length, width, height, origin):
-    """Height map (nm) of rods; positions in nm, ``origin`` the nm position of pixel (0, 0)."""
+    """Height map (nm) of rods; positions in nm, ``origin`` the nm position of pixel (0, 0);
+    ``length`` nm, one for all rods or ``(N,)`` per rod."""
     h, w = shape
     img = np.zeros(shape)
     rad = width / 2.0
-    half = length / 2.0 - rad  # half length of the axis segment
-    reach = int(np.ceil((length / 2.0 + 1.0) / pixel_size))
+    lengths = np.broadcast_to(np.asarray(length, dtype=np.float64), (len(pos),))
     px = (pos - origin) / pixel_size
-    for (r0, c0), t in zip(px, theta):
+    for (r0, c0), t, length_i in zip(px, theta, lengths):
+        half = length_i / 2.0 - rad  # half length of the axis segment
+        reach = int(np.ceil((length_i / 2.0 + 1.0) / pixel_size))
         rc, cc = int(round(r0)), int(round(c0))
         rs = slice(max(rc - reach, 0), min(rc + reach + 1, h))
         cs = slice(max(cc - reach, 0), min(cc + reach + 1, w))
@@ -185,7 +209,9 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
                            substrate_field: float = 0.2, ramp: float = 0.7,
                            step_nm: float = 0.6, rotation_deg: float = 10.0,
                            tip_radius: float = 2.0, noise: float = 0.08,
-                           line_noise: float = 0.05) -> ProteinMovie:
+                           line_noise: float = 0.05, lengths=None, class_rate: float = 0.0,
+                           length_jitter: float = 0.0, schedule=None,
+                           hot_rotation_deg: float | None = None) -> ProteinMovie:
     """Simulate an HS-AFM movie of rods passing from disorder to alignment.
 
     Args:
@@ -194,7 +220,8 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
         seed: random seed; the same seed gives the same movie.
         pixel_size: nm per pixel.
         coverage: area fraction covered by rods.
-        rod_length, rod_width, height: rod geometry, nm.
+        rod_length, rod_width, height: rod geometry, nm (``rod_length`` is ignored when
+            ``lengths`` is given).
         coupling: final nematic coupling ``J`` between neighbouring rods: the rotation (radians
             per frame) that one neighbour at 45 degrees imposes.
         substrate_field: final epitaxial torque ``h`` towards the substrate direction, in
@@ -208,6 +235,19 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
         tip_radius: radius of curvature of the paraboloid tip, nm.
         noise: Gaussian height noise, nm.
         line_noise: standard deviation of a random offset of each scan line, nm.
+        lengths: ``None`` (all rods ``rod_length``) or the lengths (nm, increasing) of the
+            shape classes, e.g. ``(8, 12, 16)`` for assemblies of one, two and three subunits;
+            rods start in classes drawn uniformly.
+        class_rate: probability per frame that a rod gains or loses one subunit (moves to a
+            neighbouring class; at the ends of the list, to the only neighbour).
+        length_jitter: standard deviation of a fixed per-rod deviation from its class length,
+            nm (so the shape descriptor is continuous within a class).
+        schedule: ``None`` (the linear ``ramp``) or the aligning strength, as a fraction of
+            ``coupling`` and ``substrate_field`` in ``[0, 1]``, at ``K >= 2`` knots spread
+            evenly from the first to the last frame, linearly interpolated between them.
+        hot_rotation_deg: with ``schedule``, the Brownian rotation per frame (degrees) where
+            the strength is 0; it falls linearly to ``rotation_deg`` at strength 1. ``None``:
+            ``rotation_deg`` throughout.
 
     Returns:
         :class:`ProteinMovie`.
@@ -218,9 +258,20 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
     pixel_size = check_float(pixel_size, "pixel_size", 0.0, low_open=True, hint="nm per pixel")
     coverage = check_float(coverage, "coverage", 0.0, 0.45, low_open=True,
                            hint="area fraction; above 0.45 rods cannot be placed at random")
+    rod_width = check_float(rod_width, "rod_width", 0.0, low_open=True, hint="nm")
+    if lengths is not None:
+        class_len = np.asarray(lengths, dtype=np.float64)
+        if class_len.ndim != 1 or len(class_len) < 1 or not np.all(np.isfinite(class_len)):
+            raise ValueError("lengths must be a 1D sequence of finite class lengths in nm, "
+                             f"e.g. (8, 12, 16); got {lengths!r}")
+        if np.any(np.diff(class_len) <= 0) or class_len[0] <= rod_width:
+            raise ValueError(f"lengths must increase and exceed rod_width ({rod_width} nm); "
+                             f"got {class_len.tolist()}")
+        rod_length = float(class_len.max())
     rod_length = check_float(rod_length, "rod_length", 0.0, low_open=True, hint="nm")
-    rod_width = check_float(rod_width, "rod_width", 0.0, rod_length, low_open=True,
-                            hint="nm, at most rod_length")
+    if rod_width > rod_length:
+        raise ValueError(f"rod_width must be at most the rod length ({rod_length} nm), got "
+                         f"{rod_width}; use thinner rods or longer ones")
     height = check_float(height, "height", 0.0, low_open=True, hint="nm")
     coupling = check_float(coupling, "coupling", 0.0)
     substrate_field = check_float(substrate_field, "substrate_field", 0.0)
@@ -230,6 +281,22 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
     tip_radius = check_float(tip_radius, "tip_radius", 0.0, low_open=True, hint="nm")
     noise = check_float(noise, "noise", 0.0)
     line_noise = check_float(line_noise, "line_noise", 0.0)
+    class_rate = check_float(class_rate, "class_rate", 0.0, 1.0,
+                             hint="probability per frame")
+    length_jitter = check_float(length_jitter, "length_jitter", 0.0, hint="nm")
+    if (class_rate > 0 or length_jitter > 0) and lengths is None:
+        raise ValueError("class_rate and length_jitter need shape classes: pass lengths, "
+                         "e.g. lengths=(8, 12, 16)")
+    if schedule is not None:
+        knots = np.asarray(schedule, dtype=np.float64)
+        if knots.ndim != 1 or len(knots) < 2 or not np.all((knots >= 0) & (knots <= 1)):
+            raise ValueError("schedule must be a 1D sequence of at least 2 strengths in [0, 1] "
+                             f"(fractions of the final coupling), got {schedule!r}")
+    if hot_rotation_deg is not None:
+        if schedule is None:
+            raise ValueError("hot_rotation_deg needs a schedule (the strength it follows); "
+                             "pass schedule=... or leave hot_rotation_deg=None")
+        hot_rotation_deg = check_float(hot_rotation_deg, "hot_rotation_deg", 0.0, 90.0)
     if min(h, w) * pixel_size < 2 * rod_length:
         raise ValueError(f"the field of view ({h * pixel_size:.0f} x {w * pixel_size:.0f} nm) "
                          f"must be at least twice rod_length ({rod_length} nm); enlarge size "
@@ -239,15 +306,33 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
                   coupling=coupling, substrate_field=substrate_field, ramp=ramp,
                   step_nm=step_nm, rotation_deg=rotation_deg, tip_radius=tip_radius,
                   noise=noise, line_noise=line_noise)
+    if lengths is not None:
+        params.update(lengths=tuple(class_len.tolist()), class_rate=class_rate,
+                      length_jitter=length_jitter)
+    if schedule is not None:
+        params.update(schedule=tuple(knots.tolist()), hot_rotation_deg=hot_rotation_deg)
 
     rng = np.random.default_rng(seed)
     margin = rod_length
     view = np.array([h, w], dtype=np.float64) * pixel_size
     box = view + 2 * margin
-    rod_area = rod_width * (rod_length - rod_width) + np.pi * rod_width**2 / 4
-    n_rods = max(1, int(round(coverage * box.prod() / rod_area)))
     n_beads = max(2, int(np.ceil(rod_length / (0.5 * rod_width))))
-    offsets = np.linspace(-(rod_length - rod_width) / 2, (rod_length - rod_width) / 2, n_beads)
+    unit = np.linspace(-0.5, 0.5, n_beads)
+    if lengths is None:
+        rod_area = rod_width * (rod_length - rod_width) + np.pi * rod_width**2 / 4
+        n_rods = max(1, int(round(coverage * box.prod() / rod_area)))
+        offsets = np.linspace(-(rod_length - rod_width) / 2, (rod_length - rod_width) / 2,
+                              n_beads)
+        cls = np.zeros(n_rods, dtype=np.int64)
+        rod_len = np.full(n_rods, rod_length)
+    else:
+        mean_area = rod_width * (class_len.mean() - rod_width) + np.pi * rod_width**2 / 4
+        n_rods = max(1, int(round(coverage * box.prod() / mean_area)))
+        cls = rng.integers(0, len(class_len), n_rods)
+        jitter = np.clip(length_jitter * rng.standard_normal(n_rods), -1.5 * length_jitter,
+                         1.5 * length_jitter)
+        rod_len = np.maximum(class_len[cls] + jitter, 1.05 * rod_width)
+        offsets = unit[None, :] * (rod_len - rod_width)[:, None]
     pos, theta = _place(n_rods, box, rod_length, rod_width, offsets, rng)
     theta0 = float(rng.uniform(0, np.pi))
 
@@ -258,19 +343,41 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
     mobility = d_par  # force (nm per sub-step per unit stiffness) ~ D (Einstein)
     stiffness = 40.0
     ramp_frames = max(ramp * (n_frames - 1), 1e-9)
+    radius = 1.5 * (rod_length if lengths is None else float(class_len.mean()))
+    if schedule is not None:
+        levels = np.interp(np.arange(n_frames), np.linspace(0, max(n_frames - 1, 1), len(knots)),
+                           knots)
+    drag = rod_length**2 / 12.0 if lengths is None else rod_len**2 / 12.0
 
     tip = _tip_structure(tip_radius, pixel_size, height)
     frames = np.empty((n_frames, h, w), dtype=np.float32)
-    out = {"centres": [], "orientations": [], "ids": []}
+    out = {"centres": [], "orientations": [], "ids": [], "shape_class": [], "lengths": []}
     order = np.zeros(n_frames)
     strength = np.zeros(n_frames)
     for t in range(n_frames):
-        level = min(1.0, t / ramp_frames) if n_frames > 1 else 1.0
+        if schedule is not None:
+            level = float(levels[t])
+        else:
+            level = min(1.0, t / ramp_frames) if n_frames > 1 else 1.0
         strength[t] = coupling * level
+        if t > 0 and lengths is not None and class_rate > 0:
+            # gain or lose one subunit: a class step of +-1 (the only one at the ends)
+            change = rng.random(n_rods) < class_rate
+            step = np.where(rng.random(n_rods) < 0.5, -1, 1)
+            step[cls == 0] = 1
+            step[cls == len(class_len) - 1] = -1
+            cls = np.where(change, np.clip(cls + step, 0, len(class_len) - 1), cls)
+            rod_len = np.maximum(class_len[cls] + jitter, 1.05 * rod_width)
+            offsets = unit[None, :] * (rod_len - rod_width)[:, None]
+            drag = rod_len**2 / 12.0
         if t > 0:
+            d_rot_t = d_rot
+            if hot_rotation_deg is not None:
+                rot = hot_rotation_deg + (rotation_deg - hot_rotation_deg) * level
+                d_rot_t = np.deg2rad(rot) ** 2 / (2.0 * n_sub)
             for _ in range(n_sub):
                 force, torque = _forces(pos, theta, box, rod_width, offsets, stiffness)
-                align = _align_torque(pos, theta, box, 1.5 * rod_length, coupling * level / n_sub,
+                align = _align_torque(pos, theta, box, radius, coupling * level / n_sub,
                                       substrate_field * level / n_sub, theta0)
                 ax = _axis(theta)
                 f_par = np.sum(force * ax, axis=1)
@@ -280,8 +387,8 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
                 kick = (np.sqrt(2 * d_par) * rng.standard_normal(len(pos)))[:, None] * ax + (
                     np.sqrt(2 * d_perp) * rng.standard_normal(len(pos)))[:, None] * perp
                 pos = np.mod(pos + np.clip(drift, -0.5, 0.5) + kick, box)
-                rot_drift = np.clip(mobility * torque / (rod_length**2 / 12.0), -0.1, 0.1)
-                theta = theta + rot_drift + align + np.sqrt(2 * d_rot) * rng.standard_normal(
+                rot_drift = np.clip(mobility * torque / drag, -0.1, 0.1)
+                theta = theta + rot_drift + align + np.sqrt(2 * d_rot_t) * rng.standard_normal(
                     len(pos))
         theta = np.mod(theta, np.pi)
 
@@ -291,7 +398,8 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
         imgs_pos = np.concatenate([rel + s for s in shifts])
         imgs_theta = np.tile(theta, len(shifts))
         near = np.all((imgs_pos > -rod_length) & (imgs_pos < view + rod_length), axis=1)
-        surface = _render(imgs_pos[near], imgs_theta[near], (h, w), pixel_size, rod_length,
+        imgs_len = rod_length if lengths is None else np.tile(rod_len, len(shifts))[near]
+        surface = _render(imgs_pos[near], imgs_theta[near], (h, w), pixel_size, imgs_len,
                           rod_width, height, origin=np.zeros(2))
         topo = ndimage.grey_dilation(surface, structure=tip, mode="nearest")
         topo += noise * rng.standard_normal((h, w))
@@ -303,8 +411,11 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
         out["centres"].append(centre_px[inside])
         out["orientations"].append(theta[inside].copy())
         out["ids"].append(np.flatnonzero(inside).astype(np.int64))
+        out["shape_class"].append(cls[inside].copy())
+        out["lengths"].append(rod_len[inside].copy())
         order[t] = nematic_order(theta[inside])
 
     return ProteinMovie(frames=frames, pixel_size=pixel_size, centres=out["centres"],
                         orientations=out["orientations"], ids=out["ids"], order=order,
-                        coupling=strength, substrate_angle=theta0, params=params)
+                        coupling=strength, substrate_angle=theta0, params=params,
+                        shape_class=out["shape_class"], lengths=out["lengths"])

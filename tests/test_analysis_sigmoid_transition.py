@@ -1,0 +1,41 @@
+"""helpers.analysis.sigmoid_transition: a step fitted to a descriptor locates a diffuse
+transition between the grid points, whichever way the descriptor goes."""
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from helpers.analysis.sigmoid_transition import fit_sigmoid_transition
+
+GRID = np.arange(300.0, 480.0 + 1e-9, 10.0)
+
+
+@pytest.mark.parametrize("centre", [383.7, 391.2, 406.4])
+@pytest.mark.parametrize("rising", [True, False])
+def test_recovers_an_off_grid_centre_below_a_quarter_step(centre, rising):
+    rng = np.random.default_rng(int(centre))
+    y = ndtr((GRID - centre) / 9.0)
+    y = (y if rising else 0.3 + 0.5 * (1 - y)) + 0.01 * rng.standard_normal(len(GRID))
+    fit = fit_sigmoid_transition(GRID, y)
+    assert abs(fit.estimate - centre) < 0.25 * 10.0
+    assert 6.0 < fit.width < 12.0
+    assert (fit.high > fit.low) == rising
+    assert fit.fitted.shape == GRID.shape and fit.rms_residual < 0.02
+
+
+def test_a_sharp_step_is_placed_inside_its_bracket():
+    y = (GRID > 395.0).astype(float)
+    fit = fit_sigmoid_transition(GRID, y)
+    assert 390.0 <= fit.estimate <= 400.0
+    assert fit.width <= 2.0
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="same length"):
+        fit_sigmoid_transition(GRID, np.zeros(3))
+    with pytest.raises(ValueError, match="at least 4"):
+        fit_sigmoid_transition(GRID[:3], np.zeros(3))
+    with pytest.raises(ValueError, match="finite"):
+        fit_sigmoid_transition(GRID, np.full(len(GRID), np.nan))
+    with pytest.raises(ValueError, match="increasing"):
+        fit_sigmoid_transition(GRID[::-1], np.zeros(len(GRID)))
