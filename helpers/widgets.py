@@ -122,7 +122,7 @@ def _picture_jpeg(image: np.ndarray, title: str, figsize, cmap: str) -> bytes:
     im = ax.imshow(image, cmap=cmap)
     fig.colorbar(im, ax=ax, label="decoded intensity (data units)")
     ax.set_axis_off()
-    ax.set_title(title, fontsize=7, wrap=True)
+    ax.set_title(title, fontsize=9, wrap=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return _as_jpeg(buf.getvalue())
@@ -356,13 +356,13 @@ class LatentMapExplorer:
         return bundle
 
 
-def _as_jpeg(png: bytes, quality: int = 85) -> bytes:
-    """The PNG image ``png`` re-encoded as JPEG (RGB, ``quality`` 1-95)."""
-    from PIL import Image
+def _as_jpeg(png: bytes) -> bytes:
+    """The PNG image ``png`` as JPEG at quality 85 (the widgets' pictures are shown at full
+    size, so a little finer than the runner's figures); the conversion is
+    :func:`helpers.run.compact.jpeg_from_png`."""
+    from .run.compact import jpeg_from_png
 
-    out = io.BytesIO()
-    Image.open(io.BytesIO(bytes(png))).convert("RGB").save(out, format="JPEG", quality=quality)
-    return out.getvalue()
+    return jpeg_from_png(png, quality=85)
 
 
 def latent_map_explorer(z, patches, frames, positions, frame_index=None, **kwargs):

@@ -39,3 +39,16 @@ def test_bad_input_is_named():
         fit_sigmoid_transition(GRID, np.full(len(GRID), np.nan))
     with pytest.raises(ValueError, match="increasing"):
         fit_sigmoid_transition(GRID[::-1], np.zeros(len(GRID)))
+
+
+def test_noise_free_step_is_recovered_exactly_and_min_width_is_checked():
+    y = 0.2 + 0.7 * ndtr((GRID - 397.3) / 12.0)
+    fit = fit_sigmoid_transition(GRID, y)
+    assert fit.estimate == pytest.approx(397.3, abs=1e-3)
+    assert fit.width == pytest.approx(12.0, rel=1e-3)
+    assert (fit.low, fit.high) == (pytest.approx(0.2, abs=1e-4), pytest.approx(0.9, abs=1e-4))
+    np.testing.assert_allclose(fit.fitted, y, atol=1e-5)
+    with pytest.raises(ValueError, match="min_width"):
+        fit_sigmoid_transition(GRID, y, min_width=0.0)
+    with pytest.raises(ValueError, match="min_width"):
+        fit_sigmoid_transition(GRID, y, min_width=1e3)

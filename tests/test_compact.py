@@ -72,6 +72,13 @@ def test_small_and_line_figures_stay_png():
     # even when asked to look at every PNG, a line plot is not made larger
     done = compact_outputs(nb, png_limit=0)
     assert "image/png" in nb["cells"][0]["outputs"][0]["data"]
+    assert done.converted == sum("image/jpeg" in o["data"] for o in nb["cells"][0]["outputs"])
+    assert done.converted <= 1 and done.bytes_after <= done.bytes_before
+    # an output that already carries a JPEG is left as it is
+    both = _notebook(_noise_png())
+    both["cells"][0]["outputs"][0]["data"]["image/jpeg"] = "kept"
+    assert compact_outputs(both, png_limit=0).converted == 0
+    assert both["cells"][0]["outputs"][0]["data"]["image/jpeg"] == "kept"
 
 
 def test_transparent_parts_become_white_not_black():

@@ -226,3 +226,24 @@ def test_manifold_tick_labels_read_zero_and_stay_distinct():
     # an even grid gets evenly spaced ticks (every other tile), none crowded together
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "2", "4", "6"]
     plt.close("all")
+
+
+def test_zcontrast_test_draws_both_histograms_over_the_predicted_bands():
+    reference = np.array([0.9, 1.0, 1.0, 1.1, 7.0])  # 7.0 lies beyond the axis: last bin
+    candidates = np.array([1.3, 1.5, np.nan])  # a NaN ratio (no background) is left out
+    bands = {"SeS predicted": (1.3, 1.6), "Se2 predicted": (1.8, 4.5), "Mo predicted": (2.6, 3.4)}
+    fig = hplot.plot_zcontrast_test(reference, candidates, bands,
+                                    measured={"Mo measured": (2.9, "C0")})
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0.0, 5.0)  # the highest band's top + 0.5: no band is cut off
+    ref_bars, cand_bars = ax.containers
+    assert sum(b.get_height() for b in ref_bars) == 5 and ref_bars[-1].get_height() == 1
+    assert sum(b.get_height() for b in cand_bars) == 2
+    spans = [p for p in ax.patches if p not in list(ref_bars) + list(cand_bars)]
+    assert [round(p.get_x(), 6) for p in spans] == [1.3, 1.8, 2.6]
+    assert ax.lines[0].get_xdata()[0] == 2.9 and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "sites, not flagged", "candidates (flagged)", *bands, "Mo measured"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="low <= high"):
+        hplot.plot_zcontrast_test(reference, candidates, {"bad": (2.0, 1.0)})

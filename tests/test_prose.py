@@ -19,6 +19,7 @@ def code(text):
 
 
 RESULTS = {"latent_r": 0.93412, "coverage_95": 0.9512, "fit_s": 2.51,
+           "seconds_per_epoch": 0.127,
            "per_seed": {"gain": [0.0123, -0.004]}, "n_atoms": 412}
 
 
@@ -38,6 +39,7 @@ def test_a_typed_result_is_found(sentence, key):
     "Results are printed above.",                     # no number at all
     "The bar is coverage >= 0.95.",                   # the bar is in the code too
     "Rods 2.5 nm tall.",                              # equals a timing (fit_s) only
+    "Sampled at 0.127 angstrom per pixel.",           # equals seconds_per_epoch only
     "About 0.9 and 5 % (one significant digit).",     # too coarse to be told from chance
     "We find 412 atoms.",                             # whole numbers are not checked
     "The quantile $t_{0.93, K}$.",                    # a subscript

@@ -65,3 +65,24 @@ def test_event_scores_empty_and_bad_input():
     assert event_scores(np.array([[1, 2]]), np.zeros((0, 4), int)).recall == 0.0
     with pytest.raises(ValueError, match="integer"):
         event_scores(np.array([[1.5, 2.0]]), np.array([[1, 2]]))
+
+
+def test_class_changes_are_the_changes_of_the_filtered_labels():
+    rng = np.random.default_rng(3)
+    labels = np.repeat(rng.integers(0, 3, 12), rng.integers(1, 5, 12))
+    frames = np.arange(len(labels))
+    smooth = majority_filter(labels, 3)
+    at = np.flatnonzero(np.diff(smooth)) + 1
+    expected = np.column_stack([np.full(len(at), 9), frames[at], smooth[at - 1], smooth[at]])
+    np.testing.assert_array_equal(class_changes(np.full(len(labels), 9), frames, labels, 3),
+                                  expected.reshape(-1, 4))
+
+
+def test_event_scores_tolerance_zero_needs_the_same_frame():
+    truth = np.array([[1, 10, 0, 1], [2, 4, 1, 2]])
+    found = np.array([[1, 10, 0, 1], [2, 5, 1, 2]])
+    s = event_scores(truth, found, tolerance=0)
+    assert s.n_matched == 1 and s.pairs.tolist() == [[0, 0]]
+    assert event_scores(truth, found, tolerance=1).n_matched == 2
+    with pytest.raises(ValueError, match="tolerance"):
+        event_scores(truth, found, tolerance=-1)

@@ -316,3 +316,15 @@ def test_temperature_series_rejects_bad_diffuse_arguments():
         temperature_series(fluctuation=2.0)
     with pytest.raises(ValueError, match="tc must be"):
         temperature_series(tc=-5.0)
+
+
+def test_sharp_limit_has_one_local_tc_and_all_or_nothing_polar(series):
+    """No spread of the local Tc: every site switches at Tc, so the polar fraction is the
+    ordered flag up to a few sites near Tc, and the derived summaries match the maps."""
+    assert np.all(series.local_tc == series.tc)
+    np.testing.assert_allclose(series.polar_fraction, series.ordered.astype(float), atol=0.01)
+    np.testing.assert_array_equal(series.polar_fraction, (series.domains >= 0).mean(axis=(1, 2)))
+    np.testing.assert_array_equal(series.wall_density, series.walls.mean(axis=(1, 2)))
+    for k in np.flatnonzero(series.ordered):
+        counts = np.bincount(series.domains[k][series.domains[k] >= 0], minlength=4)
+        np.testing.assert_allclose(series.variant_fractions[k], counts / counts.sum())

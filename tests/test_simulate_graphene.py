@@ -226,3 +226,22 @@ def test_bad_dose_profile(profile, word):
 def test_bad_healing():
     with pytest.raises(ValueError, match="healing"):
         graphene_movie(n_frames=2, size=64, healing=-1.0)
+
+
+def test_flat_dose_profile_is_the_even_dose():
+    """A profile of equal doses spreads the exposure as the default does: the same movie."""
+    even = graphene_movie(n_frames=4, size=64, seed=2)
+    flat = graphene_movie(n_frames=4, size=64, seed=2, dose_profile=np.ones(3))
+    assert np.array_equal(even.frames, flat.frames)
+    assert all(np.array_equal(a, b) for a, b in zip(even.atom_ids, flat.atom_ids))
+    assert flat.params["dose_profile"] == [1.0, 1.0, 1.0]
+
+
+def test_blanked_beam_leaves_the_sample_unchanged():
+    """An interval of zero dose without healing: the atoms, their labels and order stay."""
+    m = graphene_movie(n_frames=4, size=64, seed=1, drift=0.0, dose_profile=[1.0, 0.0, 1.0])
+    for key in ("atom_ids", "sublattice", "local_order"):
+        assert np.array_equal(getattr(m, key)[1], getattr(m, key)[2]), key
+    np.testing.assert_allclose(m.atoms[2], m.atoms[1], atol=1e-9)  # (drift 0 up to rounding)
+    assert not np.array_equal(m.atom_ids[0], m.atom_ids[1])  # the dosed interval damages
+    assert not np.array_equal(m.frames[1], m.frames[2])  # fresh counting noise

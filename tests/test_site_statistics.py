@@ -96,3 +96,16 @@ def test_within_group_r_ignores_a_trend_between_groups():
     assert np.isnan(within_group_abs_r(truth[:5], truth[:5], groups[:5]))
     with pytest.raises(ValueError, match="groups"):
         within_group_abs_r(truth, truth, groups[:-1])
+
+
+def test_site_inputs_use_the_point_check():
+    assert coordination_numbers(np.zeros((0, 2)), 1.0).shape == (0,)
+    with pytest.raises(ValueError, match="NaN"):
+        coordination_numbers(np.array([[0.0, np.nan], [1.0, 1.0]]), 1.5)
+    with pytest.raises(ValueError, match="sites"):
+        column_intensities(np.zeros((16, 16)), np.zeros((3, 1)))
+    # extra columns (e.g. a class) are ignored
+    pos = _honeycomb(4)
+    labelled = np.column_stack([pos, np.arange(len(pos)) % 2])
+    np.testing.assert_array_equal(coordination_numbers(labelled, 1.7),
+                                  coordination_numbers(pos, 1.7))

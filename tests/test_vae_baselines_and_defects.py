@@ -109,7 +109,11 @@ def test_training_curves_show_both_losses_and_the_kept_epoch():
     np.testing.assert_allclose(lines[1].get_ydata(), [6.0, 4.5, 4.8])
     assert lines[2].get_xdata()[0] == 2  # the kept epoch
     assert ax.get_xlabel() == "epoch" and "nats" in ax.get_ylabel()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["training", "validation", "weights kept (epoch 2)"]
     plt.close("all")
+    with pytest.raises(ValueError, match="non-empty 'loss'"):
+        hplot.plot_training_curves(History())
 
 
 # -- the latent explorer on a page without a kernel ------------------------------------------

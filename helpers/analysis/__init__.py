@@ -4,6 +4,10 @@ circular statistics, and every score against ground truth.
 - :mod:`~helpers.analysis.latents`: which latents carry information (KL per latent);
 - :mod:`~helpers.analysis.transitions`: class fractions and histograms per condition, where a
   population changes, class changes along trajectories;
+- :mod:`~helpers.analysis.sigmoid_transition`: a smooth step fitted to a per-condition
+  descriptor, locating a diffuse transition between grid points;
+- :mod:`~helpers.analysis.site_statistics`: coordination numbers, one von Mises peak per group
+  of sites, Z-contrast ratios and background-subtracted column intensities;
 - :mod:`~helpers.analysis.regions`: particle cores grown into footprints, per-patch masks;
 - :mod:`~helpers.analysis.spectra`: (patch, spectrum) pairs, spatial splits, loop areas,
   maps and latent grids;
@@ -60,13 +64,16 @@ from .regions import centre_masks, grow_labels
 from .repeats import mean_interval
 from .scores import (
     DetectionScores,
+    EventScores,
     angle_error,
     angle_leak,
+    best_threshold_accuracy,
     circular_correlation,
     cluster_purity,
     confusion_matrix,
     detection_scores,
     error_ratio,
+    event_scores,
     expected_calibration_error,
     hungarian_accuracy,
     interval_coverage,
@@ -80,6 +87,14 @@ from .scores import (
     recovery_r2,
     regret_auc,
     reliability_curve,
+    within_group_abs_r,
+)
+from .sigmoid_transition import SigmoidTransition, fit_sigmoid_transition
+from .site_statistics import (
+    column_intensities,
+    coordination_numbers,
+    von_mises_per_group,
+    zcontrast_ratio,
 )
 from .spectra import (
     PairSet,
@@ -107,9 +122,11 @@ from .symmetry import (
 )
 from .transitions import (
     Transition,
+    class_changes,
     class_fractions,
     group_histograms,
     locate_transition,
+    majority_filter,
     transition_matrix,
 )
 from .unmixing import (
@@ -143,6 +160,11 @@ __all__ = [
     "interval_coverage", "latent_correlations", "link_accuracy", "match_points",
     "normalized_rmse", "patch_ssim", "r2_score", "recovery_r2",
     "expected_calibration_error", "knn_r2", "regret_auc", "reliability_curve",
+    "EventScores", "event_scores", "within_group_abs_r", "best_threshold_accuracy",
+    # sigmoid transition
+    "SigmoidTransition", "fit_sigmoid_transition",
+    # site statistics
+    "column_intensities", "coordination_numbers", "von_mises_per_group", "zcontrast_ratio",
     # spectra
     "PairSet", "SpatialSplit", "latent_grid", "loop_area", "loop_map_from_arrays",
     "nearest_on_grid", "patch_loop_pairs", "spatial_split", "values_to_map",
@@ -156,6 +178,6 @@ __all__ = [
     "Unmixing", "interpolate_sparse", "line_fingerprint", "pca_scree", "scree_rank",
     "unmix_spectra",
     # transitions
-    "Transition", "class_fractions", "group_histograms", "locate_transition",
-    "transition_matrix",
+    "Transition", "class_changes", "class_fractions", "group_histograms", "locate_transition",
+    "majority_filter", "transition_matrix",
 ]

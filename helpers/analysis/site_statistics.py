@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import real_array
+from ..features import _points as point_rows
 from .circular import VonMisesMixture, circular_mean, wrap_angle
 
 __all__ = ["coordination_numbers", "von_mises_per_group", "zcontrast_ratio",
@@ -22,11 +23,8 @@ __all__ = ["coordination_numbers", "von_mises_per_group", "zcontrast_ratio",
 
 
 def _points(points, name: str) -> np.ndarray:
-    p = np.asarray(real_array(points, name), dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] < 2 or not np.isfinite(p[:, :2]).all():
-        raise ValueError(f"{name} must be a finite (N, 2) array of (row, col) positions, got "
-                         f"shape {p.shape}")
-    return p[:, :2]
+    """``(N, 2)`` float64 (row, col) of finite ``(N, 2+)`` positions (the suite's point check)."""
+    return point_rows(points, name)[:, :2]
 
 
 def coordination_numbers(points, cutoff: float, others=None) -> np.ndarray:
@@ -120,6 +118,9 @@ def column_intensities(image, sites, radius: int = 1, background_size: int = 15,
     cell or more); the intensity of a site is the mean of ``image - background`` over the
     ``(2 radius + 1)^2`` pixels centred on its rounded position. A background that slopes by
     ``s`` counts per pixel biases the intensities by up to ``s * background_size / 2``.
+    (:func:`~helpers.analysis.local_crystallography.column_intensity` instead sums a disc at
+    sub-pixel centres above one background for the whole image: use this one where the
+    background varies across the image.)
 
     Args:
         image: ``(H, W)`` intensities (counts).

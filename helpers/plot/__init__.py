@@ -12,6 +12,7 @@ from .crystallography import (
     plot_amplitude_regression,
     plot_distortion_mode,
     plot_site_map,
+    plot_zcontrast_test,
 )
 from .distortion import (
     plot_corrected_averages,
@@ -73,6 +74,7 @@ __all__ = [
     "plot_active_learning_curves",
     "plot_amplitude_recovery",
     "plot_amplitude_regression",
+    "plot_zcontrast_test",
     "plot_distortion_mode",
     "plot_site_map",
     "plot_angle_recovery",

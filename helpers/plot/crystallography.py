@@ -1,6 +1,7 @@
 """Figures of local crystallography: per-site maps over images (continuous values or classes),
 a learned distortion mode drawn as arrows, recovered amplitudes against the truth, and the
-amplitude regression on the local and global composition.
+amplitude regression on the local and global composition, and column intensities against
+the bands a Z-contrast model predicts.
 
 Lengths on image axes are Angstrom (``pixel_size`` Angstrom per pixel); displacements and
 amplitudes are picometres.
@@ -17,6 +18,7 @@ __all__ = [
     "plot_distortion_mode",
     "plot_amplitude_recovery",
     "plot_amplitude_regression",
+    "plot_zcontrast_test",
 ]
 
 
@@ -213,4 +215,54 @@ def plot_amplitude_regression(local_fraction, global_fraction, amplitude, coeffi
         b.set_xlabel("local fraction over")
         b.set_ylabel("cross-validated RMSE (pm)")
         b.set_title("which radius carries the chemistry")
+    return fig
+
+
+def plot_zcontrast_test(reference, candidates, bands: dict, measured: dict | None = None,
+                        ax=None, reference_label: str = "sites, not flagged",
+                        candidate_label: str = "candidates (flagged)",
+                        xlabel: str = "column intensity / reference median",
+                        title: str = "Z-contrast test of the candidates"):
+    """Histograms (log counts) of the column-intensity ratios of reference sites and of
+    flagged candidates, over the ratio bands a Z-contrast model predicts.
+
+    Ratios beyond the axis (0 to the larger of 4 and the highest band's top + 0.5) are drawn
+    in its last bin.
+
+    Args:
+        reference, candidates: ``(N,)`` and ``(M,)`` intensity ratios (dimensionless, e.g.
+            a column over the median reference column).
+        bands: ``{label: (low, high)}`` predicted ratio ranges, shaded in the colours C1, C4,
+            C0, C2, ... in order.
+        measured: optional ``{label: (ratio, colour)}`` values drawn as dashed lines.
+
+    Returns:
+        The ``Figure``.
+    """
+    colours = ["C1", "C4", "C0", "C2", "C5", "C6", "C7", "C8", "C9"]
+    if not bands or len(bands) > len(colours):
+        raise ValueError(f"bands must hold 1 to {len(colours)} (low, high) ranges, got "
+                         f"{len(bands or {})}")
+    for label, (lo, hi) in bands.items():
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+            raise ValueError(f"band {label!r} must be a finite (low, high) with low <= high, "
+                             f"got ({lo}, {hi})")
+    top = max(4.0, max(hi for _, hi in bands.values()) + 0.5)
+    bins = np.linspace(0, top, 90)
+    fig, ax = figure_and_axis(ax, (7, 3.6))
+    for values, colour, label in ((reference, "0.6", reference_label),
+                                  (candidates, "C3", candidate_label)):
+        v = np.asarray(values, dtype=float).ravel()
+        ax.hist(np.clip(v[np.isfinite(v)], bins[0], bins[-1]), bins=bins, color=colour,
+                label=label)
+    for (label, (lo, hi)), colour in zip(bands.items(), colours):
+        ax.axvspan(lo, hi, color=colour, alpha=0.2, label=label)
+    for label, (value, colour) in (measured or {}).items():
+        ax.axvline(value, color=colour, ls="--", label=label)
+    ax.set_yscale("log")
+    ax.set_xlim(bins[0], bins[-1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("sites")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     return fig

@@ -39,16 +39,26 @@ def _latent_ticks(axis, values, tile: int, pad: int) -> None:
 
 
 def plot_manifold(grid: np.ndarray, ax=None, title: str = "decoded latent manifold",
-                  labels: tuple[str, str] | None = None, cmap: str = "viridis"):
+                  labels: tuple[str, str] | None = None, cmap: str = "viridis",
+                  colorbar_label: str | None = None, bad_colour: str | None = None):
     """Show ``model.manifold(n)`` (``(n, n, H, W)``): first latent to the right, second
     upwards (the layout ``manifold`` returns).
 
     A grid from ``manifold`` (a ``LatentGrid``) carries its latent values: the axes then show
     them at the tile centres and are named after its latents (``labels`` overrides the names).
     A plain array gets arrows only. The gaps between tiles are background, not data.
+    ``colorbar_label``: draw a colour bar of the decoded values with this label (default:
+    none). ``bad_colour``: colour of the gaps and of NaN pixels (default: the colour map's,
+    transparent), e.g. ``"0.8"`` where white would read as a value of a diverging map.
     """
     fig, ax = figure_and_axis(ax, (5, 5))
-    ax.imshow(tile_mosaic(np.asarray(grid)), cmap=cmap)
+    if bad_colour is not None:
+        import matplotlib.pyplot as plt
+
+        cmap = plt.get_cmap(cmap).with_extremes(bad=bad_colour)
+    im = ax.imshow(tile_mosaic(np.asarray(grid)), cmap=cmap)
+    if colorbar_label is not None:
+        fig.colorbar(im, ax=ax, label=colorbar_label)
     dims = getattr(grid, "dims", None) or (0, 1)
     if labels is None:
         labels = tuple(f"$z_{{{d + 1}}}$" for d in (list(dims) + [1])[:2])
@@ -187,7 +197,7 @@ def plot_training_curves(history, ax=None, title: str | None = None,
             separate axes.
         label: prefix of the legend entries (e.g. the model's name).
     """
-    loss = np.asarray(history["loss"], dtype=float)
+    loss = np.asarray(history["loss"] if "loss" in history else [], dtype=float)
     if loss.ndim != 1 or not len(loss):
         raise ValueError("history must hold a non-empty 'loss' record, one value per epoch")
     fig, ax = figure_and_axis(ax, (4.5, 3.5))

@@ -221,8 +221,9 @@ def plot_latent_objective(z, values, dims: tuple[int, int] = (0, 1), best=None,
         if r.shape != (zz.shape[1],):
             raise ValueError(f"reference must be one latent point of shape ({zz.shape[1]},), "
                              f"got {np.shape(reference)}")
-        ax.scatter([r[dims[0]]], [r[dims[1]]], marker="X", s=140, c="white", edgecolors="k",
-                   linewidths=1.5, label="reference optimum")
+        # on top of the stars, magenta: visible on the yellow of the best dense points
+        ax.scatter([r[dims[0]]], [r[dims[1]]], marker="X", s=220, c="magenta", edgecolors="k",
+                   linewidths=1.5, label="reference optimum", zorder=5)
     if best is not None or reference is not None:  # below the axes: it hides no point
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)
     fig.colorbar(sc, ax=ax, label=label)

@@ -98,8 +98,8 @@ def plot_preview_protein(movie, frames=None, show_particles: bool = True):
     """Frames of a :class:`~helpers.simulate.ProteinMovie` with true centres and orientations.
 
     Each frame panel shows the height (nm) with axes in nm; every particle's true centre and
-    long axis is drawn as a short red segment. The last panel plots the orientational order
-    parameter against frame.
+    long axis is drawn as a cyan segment of the rod's length. The last panel plots the
+    orientational order parameter against frame.
 
     Returns:
         ``matplotlib.figure.Figure``.

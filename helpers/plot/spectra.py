@@ -132,14 +132,21 @@ def plot_latent_classes(z, labels, class_map, voltage, centre_loops, names=None)
 
 
 def plot_latent_mosaic(tiles, axes_values, ax=None, title: str = "patches over the latent plane",
-                       cmap: str = "RdBu_r", label: str = _RESPONSE):
+                       cmap: str = "RdBu_r", label: str = _RESPONSE,
+                       bad_colour: str | None = None):
     """Tiles ``(n, n, p, p)`` laid out over the latent plane.
 
     ``axes_values``: ``(2, n)`` latent values along dimension 1 (left to right) and 2 (bottom
     to top), as returned by :func:`helpers.analysis.latent_grid`; row 0 of ``tiles`` is the top.
+    ``bad_colour``: colour of the gaps between tiles (default: the colour map's, transparent),
+    e.g. ``"0.8"`` where white would read as zero response of a diverging map.
     """
     a = np.asarray(axes_values, dtype=float)
     fig, ax = figure_and_axis(ax, (5.5, 5))
+    if bad_colour is not None:
+        import matplotlib.pyplot as plt
+
+        cmap = plt.get_cmap(cmap).with_extremes(bad=bad_colour)
     ext = [a[0][0], a[0][-1], a[1][0], a[1][-1]]
     im = ax.imshow(tile_mosaic(tiles), cmap=cmap, extent=ext, aspect="auto")
     fig.colorbar(im, ax=ax, label=label)
@@ -148,10 +155,13 @@ def plot_latent_mosaic(tiles, axes_values, ax=None, title: str = "patches over t
 
 
 def plot_loop_grid(voltage, grid_loops, ax=None,
-                   title: str = "decoded loops over the latent plane"):
+                   title: str = "decoded loops over the latent plane", axes_values=None):
     """Small loops ``(n, n, L)`` drawn on an ``n x n`` grid (row 0 at the top), one scale.
 
     Within each cell the voltage runs to the right and the response upwards.
+    ``axes_values``: optional ``(2, n)`` latent values of the grid's columns (left to right)
+    and rows (bottom to top), as from :func:`helpers.analysis.latent_grid`: the axes then
+    show them at the cell centres (default: arrows only).
     """
     v = np.asarray(voltage, dtype=float)
     g = np.asarray(grid_loops, dtype=float)
@@ -167,6 +177,14 @@ def plot_loop_grid(voltage, grid_loops, ax=None,
     ax.set(xticks=[], yticks=[], title=title,
            xlabel="$z_1$ $\\rightarrow$ (in a cell: voltage)",
            ylabel="$z_2$ $\\rightarrow$ (in a cell: response)")
+    if axes_values is not None:
+        a = np.asarray(axes_values, dtype=float)
+        if a.shape != (2, n):
+            raise ValueError(f"axes_values must be (2, {n}) latent values, got {a.shape}")
+        ticks = np.arange(n) + 0.425  # the centre of each cell's loop
+        ax.set_xticks(ticks, [f"{v:.2g}" for v in a[0]], fontsize=7)
+        ax.set_yticks(ticks, [f"{v:.2g}" for v in a[1]], fontsize=7)
+        ax.set(xlabel="$z_1$ (in a cell: voltage)", ylabel="$z_2$ (in a cell: response)")
     return fig
 
 

@@ -9,7 +9,8 @@ What counts as a stated number: a decimal (``0.93``, ``-1.25``, ``4.1e-3``) or a
 are left out (sizes, counts of layers, "2 latents" collide with results by chance), so are
 numbers with one significant digit (``0.9``, ``5 %``), and so is any number that also appears
 in the notebook's code (a bar such as ``0.95`` is written in both), a number in a subscript or
-superscript (``t_{0.95}``), and results that are timings (keys ending in ``_s``).
+superscript (``t_{0.95}``), and results that are timings (keys ending in ``_s`` or naming
+``seconds``, e.g. ``fit_s``, ``seconds_per_epoch``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def _flat_numbers(results: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def _is_timing(key: str) -> bool:
+    """Whether a (flattened) results key is a timing: ``..._s`` or ``...seconds...``."""
+    return key.endswith("_s") or "seconds" in key
+
+
 def _decimals(text: str) -> int | None:
     """Decimal places written in ``text`` (None for scientific notation)."""
     if "e" in text.lower():
@@ -84,7 +90,7 @@ def typed_results(cells: list[dict], results: dict) -> list[TypedResult]:
     if not isinstance(results, dict):
         raise TypeError(f"results must be the notebook's results mapping, got {type(results)}")
     # timings are not findings: a "2.5 nm" in the prose may equal a fit time by chance
-    values = {k: v for k, v in _flat_numbers(results).items() if not k.endswith("_s")}
+    values = {k: v for k, v in _flat_numbers(results).items() if not _is_timing(k)}
     code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
     in_code = {m.group(1).replace("\u2212", "-") for m in _NUMBER.finditer(code)}
     found = []

@@ -664,9 +664,13 @@ def temperature_series(n_temperatures: int = 19, size: int = 64, upsample_factor
     g = _smooth_noise(rng, shape, tc_length)
     local_tc = tc + tc_spread * (g - np.median(g))
     a2, a6, p_jump = -1.0, 1.0, float(np.sqrt(0.5))
-    a1 = 0.0175 * (temps[:, None, None] - local_tc) + a2**2 / (4 * a6)  # (n_T, h, w)
+
+    def landau_a1(temperature, t_c):
+        """a1 at ``temperature`` for a transition at ``t_c``: both phases equal there."""
+        return 0.0175 * (temperature - t_c) + a2**2 / (4 * a6)
+
+    a1 = landau_a1(temps[:, None, None], local_tc)  # (n_T, h, w)
     polar = temps[:, None, None] < local_tc
-    p_eq = np.where(polar, _axis_polarization(a1, a2, a6), 0.0)
 
     sizes = domain_size * (1 + 0.5 * np.exp(-np.maximum(tc - temps, 0.0) / 25.0))
     sizes = np.maximum(sizes * np.exp(domain_scatter * rng.standard_normal(n_temperatures)),
@@ -677,7 +681,8 @@ def temperature_series(n_temperatures: int = 19, size: int = 64, upsample_factor
     variant = np.stack([_variant_pattern(rng, shape, sizes[k], biases[k])
                         for k in range(n_temperatures)])
     P = np.stack([np.cos(variant * np.pi / 2), np.sin(variant * np.pi / 2)], axis=1)
-    P = P * np.where(polar, p_eq, 0.05)[:, None] + 0.02 * rng.standard_normal(P.shape)
+    p_start = np.where(polar, _axis_polarization(a1, a2, a6), 0.05)  # |P| of the start
+    P = P * p_start[:, None] + 0.02 * rng.standard_normal(P.shape)
     defects = np.zeros((2, *shape))
     has = rng.random(shape) < defect_density
     defects[:, has] = defect_strength * rng.standard_normal((2, has.sum()))
@@ -693,7 +698,7 @@ def temperature_series(n_temperatures: int = 19, size: int = 64, upsample_factor
     angle = float(np.arctan(1.0 / 3.0))  # levels cos, sin: 0.95 and 0.32, evenly spread
     proj = P[:, 0] * np.cos(angle) + P[:, 1] * np.sin(angle)
     images = _blur(upsample(proj, u), blur)
-    scale = float(_axis_polarization(0.0175 * (t_min - tc) + 0.25, a2, a6)) or 1.0
+    scale = float(_axis_polarization(landau_a1(t_min, tc), a2, a6)) or 1.0
     images = images + noise * scale * rng.standard_normal(images.shape)
 
     mag = np.hypot(P[:, 0], P[:, 1])

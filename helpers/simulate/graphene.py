@@ -169,13 +169,16 @@ def _relax(pos: np.ndarray, movable: np.ndarray, n_iter: int = 12) -> np.ndarray
     return pos
 
 
-def _remove_overlaps(pos: np.ndarray, rng) -> np.ndarray:
-    """Boolean keep-mask removing one atom of every pair closer than the hard core."""
+def _remove_overlaps(pos: np.ndarray, rng=None) -> np.ndarray:
+    """Boolean keep-mask removing one atom of every pair closer than the hard core: with
+    ``rng`` a random one of each pair (pairs in random order), without it the later one."""
     keep = np.ones(len(pos), dtype=bool)
     pairs = _pairs(pos, _HARD_CORE)
-    for i, j in pairs[rng.permutation(len(pairs))]:
+    if rng is not None:
+        pairs = pairs[rng.permutation(len(pairs))]
+    for i, j in pairs:
         if keep[i] and keep[j]:
-            keep[i if rng.random() < 0.5 else j] = False
+            keep[max(i, j) if rng is None else (i if rng.random() < 0.5 else j)] = False
     return keep
 
 
@@ -354,7 +357,7 @@ def _heal_step(s: _Sample, rate: float, rng) -> None:
     n_cry = np.array([len(x) for x in tree_c.query_ball_point(site_pos[idx], _BOND_CUT)],
                      dtype=np.int64).reshape(-1)
     idx = idx[rng.random(len(idx)) < rate * np.minimum(n_cry, 2) / 2.0]
-    idx = idx[_remove_overlaps_first(site_pos[idx])]
+    idx = idx[_remove_overlaps(site_pos[idx])]
     if len(idx) == 0:
         return
     amorph = np.flatnonzero(~crystal & ~s.seam)  # the grain boundary stays
@@ -382,13 +385,20 @@ def _heal_step(s: _Sample, rate: float, rng) -> None:
     s.select(_remove_overlaps(s.pos, rng))
 
 
-def _remove_overlaps_first(pos: np.ndarray) -> np.ndarray:
-    """Boolean keep-mask dropping the later atom of every pair closer than the hard core."""
-    keep = np.ones(len(pos), dtype=bool)
-    for i, j in _pairs(pos, _HARD_CORE):
-        if keep[i] and keep[j]:
-            keep[max(i, j)] = False
-    return keep
+# --------------------------------------------------------------------------- imaging
+
+
+def _haadf_frame(shape, rc, species, dose, sigma_px, background, read_noise, rng,
+                 col_shift=None) -> np.ndarray:
+    """``(H, W)`` float64 detector counts of atoms at ``rc`` ``(N, 2)`` (pixels) of
+    ``species`` ``(N,)`` (0 C, 1 Si): Gaussian probe images (``sigma_px`` pixels) of peak
+    ``dose * (Z / 6) ** Z_EXPONENT`` counts, a background of ``background * dose``, Poisson
+    counting noise and Gaussian read noise (``read_noise`` counts); ``col_shift`` ``(H,)``:
+    scan-line jitter, pixels."""
+    amps = dose * (_Z[species] / 6.0) ** Z_EXPONENT
+    clean = gaussian_splat(shape, rc[:, 0], rc[:, 1], amps, sigma_px, col_shift=col_shift)
+    clean += background * dose
+    return rng.poisson(clean).astype(np.float64) + rng.normal(0, read_noise, clean.shape)
 
 
 # --------------------------------------------------------------------------- ground truth
@@ -566,12 +576,11 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
 
     rates = dict(sputter=3e-4, edge_boost=40.0, si_boost=15.0, si_hop=0.35, amorph_front=0.06,
                  amorph_nucleate=4e-4, amorph_si=0.03)
-    per_interval = exposure / max(n_frames - 1, 1)
-    n_sub = int(np.ceil(per_interval)) if per_interval > 0 else 0
+    # exposure units of each frame interval (an even dose unless a profile is given)
     if dose_profile is not None and n_frames > 1:
         interval_exposure = exposure * dose_profile / dose_profile.sum()
     else:
-        interval_exposure = np.full(max(n_frames - 1, 0), per_interval)
+        interval_exposure = np.full(max(n_frames - 1, 0), exposure / max(n_frames - 1, 1))
 
     sigma_px = probe_fwhm / pixel_size / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     out = {k: [] for k in ("atoms", "sublattice", "local_order", "grain", "atom_ids")}
@@ -580,10 +589,7 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
     jitters = np.empty((n_frames, h))
     summary = np.zeros((n_frames, 5))
     for t in range(n_frames):
-        if t > 0 and dose_profile is None:
-            for _ in range(n_sub):
-                _beam_step(sample, rates, per_interval / n_sub, rng)
-        elif t > 0:
+        if t > 0:  # the interval's exposure in sub-steps of at most one unit
             e_t = interval_exposure[t - 1]
             n_t = int(np.ceil(e_t)) if e_t > 0 else 0
             for _ in range(n_t):
@@ -596,11 +602,8 @@ def graphene_movie(n_frames: int = 20, size=256, pixel_size: float = 0.25, seed:
         origin = margin - drift_a[t]  # the sample moves by +drift in the image
         rc = (sample.pos - origin) / pixel_size  # image pixels, (row, col)
         jit = rng.normal(0, jitter / pixel_size, h) if jitter > 0 else np.zeros(h)
-        amps = dose * (_Z[sample.species] / 6.0) ** Z_EXPONENT
-        clean = gaussian_splat((h, w), rc[:, 0], rc[:, 1], amps, sigma_px, col_shift=jit)
-        clean += background * dose
-        noisy = rng.poisson(clean).astype(np.float64) + rng.normal(0, read_noise, clean.shape)
-        frames[t] = noisy
+        frames[t] = _haadf_frame((h, w), rc, sample.species, dose, sigma_px, background,
+                                 read_noise, rng, col_shift=jit)
         jitters[t] = jit
 
         # pixel k covers [k - 0.5, k + 0.5): keep atoms whose rounded position is a pixel

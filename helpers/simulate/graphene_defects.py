@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._common import check_float, check_int, check_seed, check_shape, gaussian_splat
-from .graphene import CC_BOND, Z_EXPONENT
+from ._common import Series, check_float, check_int, check_seed, check_shape
+from .graphene import CC_BOND, _haadf_frame
 
 __all__ = ["SiDefectFrames", "graphene_si_defects", "SI_C_BOND_3FOLD", "SI_C_BOND_4FOLD"]
 
@@ -39,7 +39,7 @@ SI_C_BOND_4FOLD = float(np.hypot(CC_BOND, 0.5 * np.sqrt(3.0) * CC_BOND))
 
 
 @dataclass
-class SiDefectFrames:
+class SiDefectFrames(Series):
     """Frames of doped graphene and their ground truth.
 
     Attributes:
@@ -59,9 +59,6 @@ class SiDefectFrames:
     dopants: list
     lattice_angle: np.ndarray
     params: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.frames)
 
 
 def _honeycomb_sites(theta: float, extent: np.ndarray, rng) -> np.ndarray:
@@ -177,9 +174,8 @@ def graphene_si_defects(n_frames: int = 8, size=192, pixel_size: float = 0.25, s
             sites, extent, n_si, min_separation, fourfold_fraction, rng)
         pos = pos + rng.normal(0.0, position_noise, pos.shape)
         rc = pos / pixel_size
-        amps = dose * (np.where(species == 1, 14.0, 6.0) / 6.0) ** Z_EXPONENT
-        clean = gaussian_splat((h, w), rc[:, 0], rc[:, 1], amps, sigma_px) + background * dose
-        frames[t] = rng.poisson(clean) + rng.normal(0.0, read_noise, clean.shape)
+        frames[t] = _haadf_frame((h, w), rc, species, dose, sigma_px, background, read_noise,
+                                 rng)
         inside = np.all((rc >= -0.5) & (rc < np.array([h, w]) - 0.5), axis=1)
         atoms.append(np.column_stack([rc[inside], species[inside].astype(np.float64)]))
         si_rc = rc[si_index]

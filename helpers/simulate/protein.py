@@ -168,6 +168,14 @@ def _align_torque(pos, theta, box, radius, coupling, field, theta0):
     return torque
 
 
+def _class_rods(class_len, cls, jitter, width, unit):
+    """Length (nm) of every rod, its class length ``class_len[cls]`` plus its fixed ``jitter``
+    (at least ``1.05 width``), and ``(N, B)`` bead offsets along its axis (nm), the ``(B,)``
+    ``unit`` offsets (from -0.5 to 0.5) stretched over its axis segment."""
+    rod_len = np.maximum(class_len[cls] + jitter, 1.05 * width)
+    return rod_len, unit[None, :] * (rod_len - width)[:, None]
+
+
 def _render(pos, theta, shape, pixel_size, length, width, height, origin):
     """Height map (nm) of rods; positions in nm, ``origin`` the nm position of pixel (0, 0);
     ``length`` nm, one for all rods or ``(N,)`` per rod."""
@@ -331,8 +339,7 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
         cls = rng.integers(0, len(class_len), n_rods)
         jitter = np.clip(length_jitter * rng.standard_normal(n_rods), -1.5 * length_jitter,
                          1.5 * length_jitter)
-        rod_len = np.maximum(class_len[cls] + jitter, 1.05 * rod_width)
-        offsets = unit[None, :] * (rod_len - rod_width)[:, None]
+        rod_len, offsets = _class_rods(class_len, cls, jitter, rod_width, unit)
     pos, theta = _place(n_rods, box, rod_length, rod_width, offsets, rng)
     theta0 = float(rng.uniform(0, np.pi))
 
@@ -347,7 +354,6 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
     if schedule is not None:
         levels = np.interp(np.arange(n_frames), np.linspace(0, max(n_frames - 1, 1), len(knots)),
                            knots)
-    drag = rod_length**2 / 12.0 if lengths is None else rod_len**2 / 12.0
 
     tip = _tip_structure(tip_radius, pixel_size, height)
     frames = np.empty((n_frames, h, w), dtype=np.float32)
@@ -367,10 +373,9 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
             step[cls == 0] = 1
             step[cls == len(class_len) - 1] = -1
             cls = np.where(change, np.clip(cls + step, 0, len(class_len) - 1), cls)
-            rod_len = np.maximum(class_len[cls] + jitter, 1.05 * rod_width)
-            offsets = unit[None, :] * (rod_len - rod_width)[:, None]
-            drag = rod_len**2 / 12.0
+            rod_len, offsets = _class_rods(class_len, cls, jitter, rod_width, unit)
         if t > 0:
+            drag = rod_len**2 / 12.0  # rotational drag of each rod ~ length^2
             d_rot_t = d_rot
             if hot_rotation_deg is not None:
                 rot = hot_rotation_deg + (rotation_deg - hot_rotation_deg) * level
@@ -398,9 +403,9 @@ def protein_assembly_movie(n_frames: int = 30, size=256, seed: int = 0,
         imgs_pos = np.concatenate([rel + s for s in shifts])
         imgs_theta = np.tile(theta, len(shifts))
         near = np.all((imgs_pos > -rod_length) & (imgs_pos < view + rod_length), axis=1)
-        imgs_len = rod_length if lengths is None else np.tile(rod_len, len(shifts))[near]
-        surface = _render(imgs_pos[near], imgs_theta[near], (h, w), pixel_size, imgs_len,
-                          rod_width, height, origin=np.zeros(2))
+        surface = _render(imgs_pos[near], imgs_theta[near], (h, w), pixel_size,
+                          np.tile(rod_len, len(shifts))[near], rod_width, height,
+                          origin=np.zeros(2))
         topo = ndimage.grey_dilation(surface, structure=tip, mode="nearest")
         topo += noise * rng.standard_normal((h, w))
         topo += line_noise * rng.standard_normal((h, 1))
