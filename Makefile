@@ -33,14 +33,15 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
-# The smoke baseline from measured spread: every notebook at 5 seeds under two CPU-kernel
-# settings (torch's portable kernels and this processor's best), offline, on an empty cache.
+# The smoke baseline from measured spread: every notebook at 5 seeds under three CPU-kernel
+# settings (torch's portable kernels, this processor's best, and the AVX2 pin that smoke runs
+# and CI use), offline, on an empty cache.
 # NB="01 05" rebuilds only those notebooks' entries.
 BASELINE_SEEDS ?= 0-4
 NB ?=
 baseline: $(STAMP)
 	MICROSCOPY_OFFLINE=1 MICROSCOPY_DATA_DIR=$$(mktemp -d) $(PY) -m helpers.run $(NB) --smoke \
-		--seeds $(BASELINE_SEEDS) --cpu-kernels default,native --jobs $(JOBS) \
+		--seeds $(BASELINE_SEEDS) --cpu-kernels default,native,pinned --jobs $(JOBS) \
 		--out runs/baseline --update-baseline tests/baselines/smoke.json
 
 benchmarks: $(STAMP)

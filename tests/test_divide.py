@@ -279,3 +279,139 @@ def test_hysteresis_mechanisms_inputs_and_targets():
         hysteresis_mechanisms(hmap, target="area")
     with pytest.raises(ValueError):
         hysteresis_mechanisms(object())
+
+
+# -- model selection by the evidence ----------------------------------------------------------
+def test_log_marginal_likelihood_is_the_gaussian_density_of_the_targets():
+    import torch
+    from scipy.stats import multivariate_normal
+
+    d = mechanism_benchmark(grid_shape=(6, 6), noise_std=0.2, seed=5)
+    pos = [MECHANISMS[1]]  # identity encoder: the latent is the standardised position
+    model = Divide(pos, device="cpu", seed=0)
+    model.fit({"position": d.coords}, 3.0 * d.y + 1.0, epochs=30, progress=False)
+    net = model.module
+    with torch.no_grad():
+        z = net.encoder(net.train_x)
+        k = net.model.covar_module(z).to_dense().double().numpy()
+    scale, shift = float(net.y_norm.std), float(net.y_norm.mean)
+    noise = model.kernel_summary()["noise_variance"]
+    mean = float(net.model.mean_module.constant.detach()) * scale + shift
+    cov = k * scale**2 + noise * np.eye(len(k))
+    expected = multivariate_normal(np.full(len(k), mean), cov).logpdf(3.0 * d.y + 1.0)
+    assert model.log_marginal_likelihood() == pytest.approx(expected, rel=1e-4, abs=1e-3)
+    vgp = Divide(pos, method="variational", num_inducing=8, device="cpu")
+    vgp.fit({"position": d.coords}, d.y, epochs=2, progress=False)
+    with pytest.raises(ValueError, match="method='exact'"):
+        vgp.log_marginal_likelihood()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interaction", ["additive", "scaled"])
+def test_select_structure_finds_the_generating_interaction(interaction):
+    from helpers.models import select_structure
+
+    d = mechanism_benchmark(grid_shape=(12, 12), interaction=interaction, noise_std=0.05,
+                            seed=3)
+    sel = select_structure(MECHANISMS, d.inputs, d.y, seed=0, device="cpu", epochs=200)
+    assert sel.chosen == interaction, sel.log_evidence
+    assert sel.margin > 0 and sel.margin_per_point == pytest.approx(sel.margin / len(d))
+    assert sel.model.config["structure"] == interaction
+    assert sel.log_evidence[interaction] == pytest.approx(sel.model.log_marginal_likelihood())
+
+
+def test_select_structure_needs_two_candidates(tiny):
+    from helpers.models import select_structure
+
+    tr, _ = tiny
+    for structures in (("additive",), ("scaled", "scaled")):
+        with pytest.raises(ValueError, match="two distinct"):
+            select_structure(MECHANISMS, tr.inputs, tr.y, structures, device="cpu", epochs=2)
+
+
+# -- scores the notebook reads ------------------------------------------------------------------
+def test_coverage_verdict_uses_the_binomial_tolerance():
+    from helpers.analysis import coverage_verdict
+
+    verdict, tol = coverage_verdict(0.95, 400)
+    assert verdict == "calibrated" and tol == pytest.approx(2 * np.sqrt(0.95 * 0.05 / 400))
+    assert coverage_verdict(1.0, 400)[0] == "over-covering"  # the old "stays calibrated"
+    assert coverage_verdict(0.90, 400)[0] == "under-covering"
+    assert coverage_verdict(1.0, 20)[0] == "calibrated"  # 20 points cannot tell
+    with pytest.raises(ValueError):
+        coverage_verdict(1.2, 10)
+
+
+def test_error_curve_auc_and_knn_accuracy_known_answers():
+    from helpers.analysis import error_curve_auc, knn_accuracy
+
+    n = np.array([10, 20, 40])
+    np.testing.assert_allclose(error_curve_auc(n, [[1.0, 1.0, 1.0], [2.0, 1.0, 0.0]]),
+                               [30.0, 25.0])
+    with pytest.raises(ValueError, match="increase"):
+        error_curve_auc([3, 2, 1], [1.0, 1.0, 1.0])
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 40)
+    separated = rng.normal(size=(120, 2)) * 0.1 + labels[:, None]
+    assert knn_accuracy(labels, separated) == pytest.approx(1.0)
+    assert knn_accuracy(labels, rng.normal(size=(120, 2))) < 0.6  # chance is 1/3
+    with pytest.raises(ValueError, match="rows"):
+        knn_accuracy(labels, separated[:10])
+
+
+# -- measured cKPFM loops ------------------------------------------------------------------------
+def fake_ckpfm(rows=10, cols=10, complex_values=False):
+    """Arrays shaped like GPim's cKPFM file with known zero crossings (volts)."""
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    crossing = 0.8 * np.sin(rr / 3.0) + 0.5 * np.cos(cc / 4.0)
+    gain = 1.0 + 0.1 * rr
+    gain[0, 0] = 0.0  # a flat site: no crossing
+    v_read = np.linspace(-3.0, 3.0, 7)
+    offset = np.array([-0.4, -0.1, 0.2, 0.3])  # per write voltage, mean 0
+    resp = gain[:, :, None, None] * (v_read[None, None, None, :] - crossing[:, :, None, None]
+                                     - offset[None, None, :, None])
+    resp = np.stack([resp, -resp], axis=2)  # (x, y, field, write, read)
+    amp = np.abs(resp)
+    if complex_values:
+        resp = resp + 0.3j
+    return {"Nd_mat": resp, "Nd_mat_amp": amp, "bias_vec_r": v_read,
+            "bias_vec_w": np.linspace(-5, 5, 4)}, crossing
+
+
+@pytest.mark.parametrize("complex_values", [False, True])
+def test_ckpfm_mechanisms_recover_the_crossing_voltage(complex_values):
+    from helpers.analysis.ckpfm import ckpfm_mechanisms
+
+    arrays, crossing = fake_ckpfm(complex_values=complex_values)
+    d = ckpfm_mechanisms(arrays, half=1)
+    assert len(d) == 99 and 0 not in d.index  # the flat site is dropped
+    np.testing.assert_allclose(d.y, crossing.ravel()[d.index], atol=1e-5)
+    assert d.patches.shape == (99, 3, 3) and d.inputs["position"].shape == (99, 2)
+    amp = arrays["Nd_mat_amp"][:, :, 0].mean((-2, -1))
+    np.testing.assert_allclose(d.patches[:, 1, 1], amp.ravel()[d.index], rtol=1e-5)
+    with pytest.raises(ValueError, match="no 'Nd_mat'"):
+        ckpfm_mechanisms({"bias_vec_r": arrays["bias_vec_r"]})
+    with pytest.raises(ValueError, match="read voltages"):
+        ckpfm_mechanisms(dict(arrays, bias_vec_r=np.zeros(7)))
+
+
+def test_ckpfm_loops_from_the_cache_run_offline(tmp_path, monkeypatch):
+    """The notebook's original-data path: the file in the cache is read with downloads off;
+    without it, the error says where to put it."""
+    from helpers import data
+    from helpers.analysis.ckpfm import ckpfm_mechanisms
+    from helpers.models import select_structure
+
+    monkeypatch.setenv("MICROSCOPY_DATA_DIR", str(tmp_path))
+    with pytest.raises(data.DataUnavailableError, match="not in the cache"):
+        data.load("ckpfm_loops", source="original", offline=True)
+    arrays, crossing = fake_ckpfm()
+    (tmp_path / "ckpfm_loops").mkdir()
+    np.savez(tmp_path / "ckpfm_loops" / "ckpfm_loop_0001_10x10_proc.npz", **arrays)
+    real = data.load("ckpfm_loops", source="original", offline=True)
+    d = ckpfm_mechanisms(real)
+    np.testing.assert_allclose(d.y, crossing.ravel()[d.index], atol=1e-5)
+    mech = [{"name": "patch", "encoder": "mlp", "shape": [3, 3], "latent_dim": 2},
+            MECHANISMS[1]]
+    sel = select_structure(mech, d.inputs, d.y, device="cpu", epochs=20)
+    assert sel.chosen in ("additive", "scaled") and np.isfinite(sel.margin)

@@ -174,3 +174,24 @@ def test_spectra_figures_draw_and_check_shapes():
         sfig.plot_error_maps(image, {"err": image[:5]})
     with pytest.raises(ValueError, match=r"\(n, n, 16\)"):
         sfig.plot_loop_grid(v, rng.normal(size=(3, 2, 16)))
+
+
+def test_loop_grid_draws_empty_latent_cells_as_background():
+    # grid points outside the occupied latent region are NaN: drawn as grey cells, no loop,
+    # and the other cells still scaled to their finite values
+    import matplotlib.pyplot as plt
+
+    from helpers.plot import spectra as sfig
+
+    rng = np.random.default_rng(1)
+    v = np.linspace(-1, 1, 16)
+    g = rng.normal(size=(3, 3, 16))
+    g[0, 0] = g[2, 1] = np.nan
+    ax = sfig.plot_loop_grid(v, g).axes[0]
+    drawn = [line for line in ax.get_lines() if np.isfinite(line.get_ydata()).all()]
+    assert len(drawn) == 7 and len(ax.patches) == 2
+    ys = np.concatenate([line.get_ydata() for line in drawn])
+    assert ys.min() >= 0 and ys.max() <= 3
+    with pytest.raises(ValueError, match="every cell"):
+        sfig.plot_loop_grid(v, np.full((2, 2, 16), np.nan))
+    plt.close("all")

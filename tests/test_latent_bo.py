@@ -49,6 +49,31 @@ def test_same_seed_same_trace_and_the_objective_is_called_in_batches():
     assert not np.array_equal(c.X[:, :3], a.X[:, :3])
 
 
+def test_trust_region_keeps_late_proposals_near_the_best_point():
+    # the trust region confines the acquisition to a box around the best point, halved after
+    # every round without improvement; the whole-box search keeps probing far away
+    kw = dict(n_evals=13, n_init=4, q=3, n_repeats=2, seed=2, progress=False)
+    tr = bayes_opt(bump, BOUNDS, trust_region=0.3, **kw)
+    again = bayes_opt(bump, BOUNDS, trust_region=0.3, **kw)
+    whole = bayes_opt(bump, BOUNDS, **kw)
+    np.testing.assert_array_equal(tr.X, again.X)  # same seed, same trace
+    np.testing.assert_array_equal(tr.X[:, :4], whole.X[:, :4])  # the shared random start
+    span = BOUNDS[:, 1] - BOUNDS[:, 0]
+
+    def spread(trace):
+        """Mean distance of each proposal from the best point known when it was proposed."""
+        dist = []
+        for r in range(len(trace.X)):
+            for k in range(4, trace.X.shape[1], 3):
+                best = trace.X[r, :k][trace.y[r, :k].argmax()]
+                dist.append(np.linalg.norm((trace.X[r, k:k + 3] - best) / span, axis=1))
+        return float(np.concatenate(dist).mean())
+
+    assert spread(tr) < 0.5 * spread(whole)
+    assert (tr.best_so_far[:, -1] >= tr.best_so_far[:, 3]).all()
+    assert ((tr.X >= BOUNDS[:, 0]) & (tr.X <= BOUNDS[:, 1])).all()
+
+
 def test_local_refine_climbs_to_the_optimum_and_never_loses_ground():
     starts = np.array([[0.2, 1.8], [1.2, 0.9], [2.0, 4.0]])  # 0.5-1.3 from the optimum
     x, y = local_refine(bump, BOUNDS, starts, n_rounds=8, n_perturb=16, seed=1)
@@ -81,6 +106,9 @@ def test_regret_auc_values_and_errors():
     (dict(n_init=20), "exceed"),
     (dict(n_init=1), "n_init"),
     (dict(q=0), "q must"),
+    (dict(trust_region=0.0), "trust_region"),
+    (dict(trust_region=1.5), "trust_region"),
+    (dict(noise=-1.0), "noise must"),
 ])
 def test_bad_search_settings_are_named(kwargs, word):
     args = dict(bounds=BOUNDS, n_evals=6, n_init=3, q=2, n_repeats=2, progress=False)

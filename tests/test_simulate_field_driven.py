@@ -14,6 +14,7 @@ from helpers.simulate import (
     curl,
     curl_objective,
     driven_lattice,
+    relaxor_lattice,
     run_trajectories,
     trajectory_families,
     trajectory_from_params,
@@ -123,6 +124,8 @@ def test_families_have_their_defining_shapes():
     direction = np.arctan2(f[pulse, :, 1], f[pulse, :, 0])  # fixed direction = the phase
     spread = np.abs(np.angle(np.exp(1j * (direction - ts.params[pulse, 3:4]))))
     assert spread.max() < 1e-9
+    # pulses range from short kicks to holds over most of the trajectory
+    assert ts.params[pulse, 4].min() < 0.2 and ts.params[pulse, 4].max() > 0.6
 
 
 @pytest.mark.parametrize("fields, word", [
@@ -145,3 +148,42 @@ def test_bad_parameters_are_named():
         driven_lattice(size=2)
     with pytest.raises(ValueError, match="defect_density"):
         driven_lattice(defect_density=1.5)
+
+
+def _constant(amplitudes, angle=0.3):
+    """``(N, 64, 2)`` constant fields of the given strengths along ``angle`` (radians)."""
+    a = np.asarray(amplitudes, dtype=np.float64)[:, None, None]
+    return np.broadcast_to(a * [np.cos(angle), np.sin(angle)], (len(a), 64, 2)).copy()
+
+
+def test_relaxor_lattice_has_no_curl_without_field_or_without_disorder():
+    lattice = relaxor_lattice(size=12, seed=0)
+    assert np.abs(lattice.initial).max() == 0.0 and np.abs(lattice.defects).max() == 0.0
+    idle = run_trajectories(np.zeros((1, 64, 2)), lattice)
+    assert idle.curl_history.max() == 0.0 and np.abs(idle.polarization).max() == 0.0
+    uniform = relaxor_lattice(size=12, seed=0, a1_spread=0.0)
+    result = run_trajectories(trajectory_families(8, seed=3).fields, uniform)
+    assert result.curl_history.max() < 1e-9
+    # the disorder is what turns a field into curl
+    assert run_trajectories(_constant([0.6]), lattice).integrated_curl[0] > 0.02
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_relaxor_curl_peaks_at_an_intermediate_field(seed):
+    # a weak field induces little polarisation, a strong one saturates every site alike
+    lattice = relaxor_lattice(size=16, seed=seed)
+    weak, middle, strong = run_trajectories(_constant([0.005, 1.2, 4.9]),
+                                            lattice).integrated_curl
+    assert middle > 3 * weak
+    assert middle > 1.1 * strong
+
+
+def test_relaxor_lattice_is_reproducible_and_checks_its_arguments():
+    a, b = relaxor_lattice(size=8, seed=5), relaxor_lattice(size=8, seed=5)
+    np.testing.assert_array_equal(a.coefficients.a1, b.coefficients.a1)
+    assert not np.array_equal(a.coefficients.a1, relaxor_lattice(size=8, seed=6).coefficients.a1)
+    assert np.isclose(a.coefficients.a1.mean(), 0.5, atol=0.2)
+    with pytest.raises(ValueError, match="a1_spread"):
+        relaxor_lattice(a1_spread=-0.1)
+    with pytest.raises(ValueError, match="size"):
+        relaxor_lattice(size=2)

@@ -56,6 +56,9 @@ __all__ = [
     "EventScores",
     "event_scores",
     "best_threshold_accuracy",
+    "knn_accuracy",
+    "coverage_verdict",
+    "error_curve_auc",
 ]
 
 
@@ -808,3 +811,70 @@ def best_threshold_accuracy(y_true, values) -> float:
     correct = (len(y) - (ones_below + zeros_above))[cut]
     best = max(correct.max(), (len(y) - correct).max())  # either side as class 1
     return float(best / len(y))
+
+
+def knn_accuracy(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int = 0
+                 ) -> float:
+    """How well ``features`` ``(N, D)`` separate known classes ``y_true`` ``(N,)``: the
+    accuracy of a k-nearest-neighbour classifier (features standardised inside each fold) on
+    held-out folds of an ``n_folds``-fold cross-validation shuffled by ``seed``, averaged
+    over the folds. Set it beside the majority class's share, what a rule that ignores the
+    features scores."""
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels = _labels(y_true, "y_true")
+    x = _finite(features, "features", (1, 2))
+    x = x.reshape(len(x), -1)
+    if len(x) != len(labels):
+        raise ValueError(f"features has {len(x)} rows but y_true has {len(labels)} labels")
+    n_train = len(labels) - -(-len(labels) // int(n_folds))  # smallest training fold
+    if int(n_folds) < 2 or int(n_neighbors) < 1 or n_train < 1:
+        raise ValueError(f"need n_folds >= 2, n_neighbors >= 1 and more samples than folds, "
+                         f"got {len(labels)} samples, {n_folds} folds")
+    clf = make_pipeline(StandardScaler(), KNeighborsClassifier(min(int(n_neighbors), n_train)))
+    folds = KFold(int(n_folds), shuffle=True, random_state=seed)
+    return float(np.mean(cross_val_score(clf, x, labels, cv=folds)))
+
+
+def coverage_verdict(coverage: float, n: int, level: float = 0.95, n_se: float = 2.0
+                     ) -> tuple[str, float]:
+    """Judge the measured coverage of ``level`` intervals on ``n`` held-out points.
+
+    Within ``tolerance = n_se * sqrt(level (1 - level) / n)`` of ``level`` (``n_se``
+    binomial standard errors of a calibrated model's coverage) it is ``"calibrated"``;
+    above, ``"over-covering"`` (intervals too wide); below, ``"under-covering"`` (too
+    narrow).
+
+    Returns:
+        ``(verdict, tolerance)``.
+    """
+    if not 0 < level < 1 or int(n) < 1 or not n_se > 0:
+        raise ValueError(f"need 0 < level < 1, n >= 1 and n_se > 0, got {level}, {n}, {n_se}")
+    if not 0 <= coverage <= 1:
+        raise ValueError(f"coverage must be a fraction in [0, 1], got {coverage}")
+    tol = float(n_se * np.sqrt(level * (1 - level) / int(n)))
+    if abs(coverage - level) <= tol:
+        return "calibrated", tol
+    return ("over-covering" if coverage > level else "under-covering"), tol
+
+
+def error_curve_auc(n_labelled, errors) -> np.ndarray:
+    """Area under error-vs-labelled-points curves (trapezoid rule; units of the error times
+    labelled points): one number per learning curve, smaller when the error falls sooner.
+
+    Args:
+        n_labelled: ``(S,)`` increasing numbers of labelled points, S >= 2.
+        errors: ``(R, S)`` (or ``(S,)``) error after each step.
+
+    Returns:
+        ``(R,)`` (or 0-d) float64 areas.
+    """
+    n = _finite(n_labelled, "n_labelled", 1)
+    e = _finite(errors, "errors", (1, 2))
+    if len(n) < 2 or e.shape[-1] != len(n) or (np.diff(n) <= 0).any():
+        raise ValueError(f"n_labelled must increase over S >= 2 steps and errors end in S; got "
+                         f"{n.shape} and {e.shape}")
+    return np.asarray(np.trapezoid(e, n, axis=-1), dtype=np.float64)

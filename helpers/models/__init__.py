@@ -10,7 +10,9 @@ from .divide import (
     ActiveLearningResult,
     Divide,
     DividePrediction,
+    StructureSelection,
     active_learning,
+    select_structure,
 )
 from .im2spec import Im2Spec, Spec2Im
 from .latent_bo import OptimisationTrace, bayes_opt, local_refine, random_search

@@ -7,9 +7,11 @@ then evaluates a whole round in one batch. Repeat ``r`` of both methods starts f
 run of the same repeat differ only in how they choose the points after that.
 
 Bayesian optimisation (BoTorch): the box is mapped to the unit cube, a ``SingleTaskGP``
-(Matern-5/2 ARD kernel, inferred noise, outcomes standardised) is fitted to every point of the
-repeat so far by maximising the marginal likelihood, and ``q`` new points maximise the batch
-log expected improvement ``qLogEI`` over the best value seen. The GP is refitted from
+(BoTorch's default: an RBF kernel with one lengthscale per dimension under a log-normal
+prior that scales with the dimension; noise inferred or fixed; outcomes standardised) is
+fitted to every point of the repeat so far by maximising the marginal likelihood, and ``q``
+new points maximise the batch log expected improvement ``qLogEI`` over the best value seen,
+in the whole cube or in a TuRBO-style trust region around the best point. The GP is refitted from
 scratch each round with BoTorch's own optimiser (L-BFGS on the marginal likelihood), not the
 suite's ``run_epochs``: there are no epochs or mini-batches in an exact GP fit. Randomness
 (the initial design, the quasi-Monte Carlo samples of the acquisition and its random
@@ -117,8 +119,14 @@ def random_search(objective: Callable, bounds, n_evals: int = 40, n_repeats: int
 
 
 def _propose(X01: np.ndarray, y: np.ndarray, q: int, seed: int, num_restarts: int,
-             raw_samples: int, mc_samples: int) -> np.ndarray:
+             raw_samples: int, mc_samples: int, side: float | None = None,
+             noise: float | None = None) -> np.ndarray:
     """``q`` new points in the unit cube by qLogEI on a GP fitted to ``(X01, y)``.
+
+    ``side``: when given, the acquisition is maximised only inside a trust region, a box
+    centred on the best point so far with sides ``side`` times the GP's lengthscales over
+    their geometric mean (clipped to the cube); ``None`` searches the whole cube.
+    ``noise``: a fixed noise variance in units of the outcome variance; ``None`` infers it.
 
     Runs on one torch thread (restored afterwards): a GP on tens of points is faster without
     a thread pool, and much faster on a busy machine, where pooled threads wait for cores.
@@ -128,12 +136,14 @@ def _propose(X01: np.ndarray, y: np.ndarray, q: int, seed: int, num_restarts: in
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples)
+            return _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples,
+                                     side, noise)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples) -> np.ndarray:
+def _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples,
+                      side=None, noise=None) -> np.ndarray:
     from botorch.acquisition.logei import qLogExpectedImprovement
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
@@ -145,11 +155,18 @@ def _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples) ->
     d = X01.shape[1]
     tx = torch.as_tensor(X01, dtype=torch.float64)
     ty = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
-    gp = SingleTaskGP(tx, ty, outcome_transform=Standardize(m=1))
+    yvar = None if noise is None else torch.full_like(ty, noise) * ty.var().clamp_min(1e-12)
+    gp = SingleTaskGP(tx, ty, train_Yvar=yvar, outcome_transform=Standardize(m=1))
     fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
     sampler = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)
     acq = qLogExpectedImprovement(gp, best_f=ty.max(), sampler=sampler)
     unit = torch.stack([torch.zeros(d), torch.ones(d)]).double()
+    if side is not None:
+        # TuRBO's region: longer sides along the dimensions the GP finds smoother
+        ls = gp.covar_module.lengthscale.detach().reshape(-1).double()
+        half = 0.5 * side * ls / ls.log().mean().exp()
+        centre = tx[ty.argmax()]
+        unit = torch.stack([(centre - half).clamp(0.0, 1.0), (centre + half).clamp(0.0, 1.0)])
     cand, _ = optimize_acqf(acq, bounds=unit, q=q, num_restarts=num_restarts,
                             raw_samples=raw_samples, options={"seed": seed, "maxiter": 50})
     return cand.detach().numpy().clip(0.0, 1.0)
@@ -157,8 +174,8 @@ def _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples) ->
 
 def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, q: int = 5,
               n_repeats: int = 10, seed: int = 0, num_restarts: int = 2,
-              raw_samples: int = 64, mc_samples: int = 64,
-              progress: bool = True) -> OptimisationTrace:
+              raw_samples: int = 64, mc_samples: int = 64, trust_region: float | None = None,
+              noise: float | None = None, progress: bool = True) -> OptimisationTrace:
     """Batch Bayesian optimisation (GP + qLogEI, module docstring), repeats in lockstep.
 
     Args:
@@ -174,6 +191,16 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
         num_restarts, raw_samples: the acquisition optimiser's restarts (L-BFGS-B, at most
             50 iterations each) and its random candidates for choosing them.
         mc_samples: quasi-Monte Carlo samples of the batch acquisition.
+        trust_region: ``None`` (default) maximises the acquisition over the whole box. A
+            number in ``(0, 1]`` is the starting side of a TuRBO-style trust region (Eriksson
+            et al., NeurIPS 2019) in unit-cube units: a box around the repeat's best point,
+            its sides scaled by the GP's lengthscales (geometric mean 1); a round that does
+            not improve the repeat's best halves the side, a round that does keeps it, so
+            the search narrows onto the best basin found once exploring stops paying.
+        noise: ``None`` (default) lets the GP infer its noise level; a number >= 0 fixes the
+            noise variance at that fraction of the variance of the values seen (a small
+            value for a deterministic objective, so that the GP does not explain small but
+            real differences between points away as noise).
         progress: progress bar over rounds (:func:`helpers.env.progress`).
 
     Returns:
@@ -187,15 +214,27 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
     low, span = b[:, 0], b[:, 1] - b[:, 0]
     X = _design(b, n_init, n_repeats, seed)
     y = _evaluate(objective, X)
+    if trust_region is not None and not (isinstance(trust_region, (int, float))
+                                         and 0 < trust_region <= 1):
+        raise ValueError(f"trust_region must be None (whole box) or a side in (0, 1] of the "
+                         f"unit cube, got {trust_region!r}")
+    if noise is not None and not (isinstance(noise, (int, float)) and 0 <= noise < math.inf):
+        raise ValueError(f"noise must be None (inferred) or a variance >= 0 as a fraction of "
+                         f"the values' variance, got {noise!r}")
+    sides = [None if trust_region is None else float(trust_region)] * n_repeats
     n_rounds = math.ceil((n_evals - n_init) / q)
     for k in progress_bar(range(n_rounds), desc="Bayesian optimisation", disable=not progress):
         k_q = min(q, n_evals - X.shape[1])
         new = np.stack([low + span * _propose((X[r] - low) / span, y[r], k_q,
                                               seed * 100_003 + 1009 * r + k, num_restarts,
-                                              raw_samples, mc_samples)
+                                              raw_samples, mc_samples, sides[r], noise)
                         for r in range(n_repeats)])
+        y_new = _evaluate(objective, new)
+        for r in range(n_repeats):
+            if sides[r] is not None and not y_new[r].max() > y[r].max():
+                sides[r] /= 2
         X = np.concatenate([X, new], axis=1)
-        y = np.concatenate([y, _evaluate(objective, new)], axis=1)
+        y = np.concatenate([y, y_new], axis=1)
     return OptimisationTrace(X=X, y=y, method="bayesian", n_init=int(n_init))
 
 

@@ -4,7 +4,7 @@
   maps;
 - :func:`plot_recovery_scatter`: recovered vs true contribution, one panel per mechanism;
 - :func:`plot_active_learning_curves`: held-out error vs labelled points, one curve per
-  strategy.
+  strategy with its confidence band over repeats, optionally the paired difference.
 
 A mechanism's latent coloured by a known class is drawn by
 :func:`helpers.plot.latent.plot_latent_scatter` (its ``classes`` argument).
@@ -106,28 +106,64 @@ def plot_recovery_scatter(truth: Mapping[str, np.ndarray],
 
 
 def plot_active_learning_curves(results: Mapping[str, Sequence],
-                                ylabel: str = "held-out RMSE"):
-    """Error vs labelled points per strategy.
+                                ylabel: str = "held-out RMSE", level: float = 0.95,
+                                difference: tuple[str, str] | None = None):
+    """Error vs labelled points per strategy: the mean over repeats with its ``level``
+    Student-t band (two or more repeats), the repeats as thin lines.
 
     Args:
         results: strategy name -> list of :class:`~helpers.models.divide.ActiveLearningResult`
-            (repeats); the mean is drawn bold, the repeats thin.
+            (repeats; those of different strategies paired by position, sharing
+            ``n_labelled``).
+        ylabel: the error and its units.
+        level: confidence level of the bands.
+        difference: optional ``(a, b)`` strategy names: a second panel draws the paired
+            difference ``a - b`` per labelled count with its band and the zero line (below
+            zero: ``a`` has the lower error).
     """
     import matplotlib.pyplot as plt
 
     if not results:
         raise ValueError("results is empty")
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    if difference is not None and not set(difference) <= set(results):
+        raise ValueError(f"difference names {difference} must be strategies of results "
+                         f"{list(results)}")
+    n_panels = 1 if difference is None else 2
+    fig, axes = plt.subplots(1, n_panels, figsize=(5.2 * n_panels, 3.8), squeeze=False)
+    ax = axes[0, 0]
     for k, (name, runs) in enumerate(results.items()):
         colour = CLASS_COLOURS[k % len(CLASS_COLOURS)]
         curves = np.stack([r.rmse for r in runs])
         n = runs[0].n_labelled
         for c in curves:
-            ax.plot(n, c, color=colour, lw=0.7, alpha=0.4)
-        ax.plot(n, curves.mean(0), color=colour, lw=2.2, label=f"{name} (mean of {len(runs)})")
+            ax.plot(n, c, color=colour, lw=0.6, alpha=0.3)
+        _mean_band(ax, n, curves, colour, level, f"{name} (mean of {len(runs)})")
     ax.set_xlabel("labelled measurements")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
-    ax.legend()
+    ax.legend(fontsize=8)
+    if difference is not None:
+        a, b = difference
+        diff = np.stack([r.rmse for r in results[a]]) - np.stack([r.rmse for r in results[b]])
+        ax = axes[0, 1]
+        _mean_band(ax, results[a][0].n_labelled, diff, CLASS_COLOURS[2], level,
+                   f"{a} - {b}, paired")
+        ax.axhline(0.0, color="k", lw=1, ls="--")
+        ax.set_xlabel("labelled measurements")
+        ax.set_ylabel(f"difference in {ylabel}")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _mean_band(ax, n, curves, colour, level: float, label: str) -> None:
+    """Mean of ``curves`` (R, S) against ``n`` (S,), with a Student-t band when R >= 2."""
+    from scipy.stats import t as student_t
+
+    mean = curves.mean(0)
+    ax.plot(n, mean, color=colour, lw=2.2, label=label)
+    if len(curves) >= 2:
+        half = (student_t.ppf(0.5 + level / 2, len(curves) - 1) * curves.std(0, ddof=1)
+                / np.sqrt(len(curves)))
+        ax.fill_between(n, mean - half, mean + half, color=colour, alpha=0.25, lw=0,
+                        label=f"{level:.0%} interval of the mean")

@@ -155,25 +155,39 @@ def plot_latent_mosaic(tiles, axes_values, ax=None, title: str = "patches over t
 
 
 def plot_loop_grid(voltage, grid_loops, ax=None,
-                   title: str = "decoded loops over the latent plane", axes_values=None):
+                   title: str = "decoded loops over the latent plane", axes_values=None,
+                   empty_colour: str = "0.85"):
     """Small loops ``(n, n, L)`` drawn on an ``n x n`` grid (row 0 at the top), one scale.
 
     Within each cell the voltage runs to the right and the response upwards.
     ``axes_values``: optional ``(2, n)`` latent values of the grid's columns (left to right)
     and rows (bottom to top), as from :func:`helpers.analysis.latent_grid`: the axes then
     show them at the cell centres (default: arrows only).
+    A cell whose loop is all NaN (a grid point outside the region the data occupy) is drawn
+    as an empty grey background cell (``empty_colour``).
     """
     v = np.asarray(voltage, dtype=float)
     g = np.asarray(grid_loops, dtype=float)
     if g.ndim != 3 or g.shape[0] != g.shape[1] or g.shape[2] != len(v):
         raise ValueError(f"grid_loops must be (n, n, {len(v)}), got {g.shape}")
+    from matplotlib.patches import Rectangle
+
+    empty = np.isnan(g).all(axis=2)
+    if empty.all():
+        raise ValueError("every cell of grid_loops is NaN: no loop to draw")
     n = g.shape[0]
     fig, ax = figure_and_axis(ax, (5.5, 5))
     x0 = (v - v.min()) / (np.ptp(v) or 1.0) * 0.85
-    span = np.ptp(g) or 1.0
+    low = float(np.nanmin(g))
+    span = (float(np.nanmax(g)) - low) or 1.0
     for i in range(n):
         for j in range(n):
-            ax.plot(j + x0, (n - 1 - i) + (g[i, j] - g.min()) / span * 0.85, "k", lw=0.7)
+            if empty[i, j]:
+                ax.add_patch(Rectangle((j - 0.05, n - 1 - i - 0.05), 0.95, 0.95,
+                                       color=empty_colour, lw=0))
+                continue
+            ax.plot(j + x0, (n - 1 - i) + (g[i, j] - low) / span * 0.85, "k", lw=0.7)
+    ax.set(xlim=(-0.1, n), ylim=(-0.1, n))
     ax.set(xticks=[], yticks=[], title=title,
            xlabel="$z_1$ $\\rightarrow$ (in a cell: voltage)",
            ylabel="$z_2$ $\\rightarrow$ (in a cell: response)")

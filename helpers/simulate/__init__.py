@@ -40,6 +40,7 @@ from .field_driven import (
     TrajectorySet,
     curl_objective,
     driven_lattice,
+    relaxor_lattice,
     run_trajectories,
     trajectory_families,
     trajectory_from_params,
@@ -56,6 +57,7 @@ from .haadf_imaging import (
     haadf_image,
     random_haadf_conditions,
 )
+from .loop_factors import LOOP_FACTOR_NAMES, LoopFactorMap, loop_factor_map
 from .mechanisms import (
     MechanismData,
     hysteresis_mechanisms,
@@ -64,6 +66,7 @@ from .mechanisms import (
     site_windows,
 )
 from .objects import GlyphSet, RotatedObjects, card_glyphs, rotated_objects
+from .pfm_switching_complexity import ComplexitySwitching, switching_complexity_sequence
 from .protein import ProteinMovie, nematic_order, protein_assembly_movie
 from .scan_distortion import ScanDistortionStack, scan_distortion_stack
 from .si_dopant import (
@@ -80,3 +83,4 @@ from .si_dopant import (
     site_position,
     sites_at_distance,
 )
+from .two_scale_domains import TwoScaleDomains, two_scale_domains

@@ -24,6 +24,11 @@ Physics the objective inherits (``tests/test_simulate_field_driven.py`` checks e
   final state and flips the sign of the curl; exactly so without the bound-charge term,
   whose backward differences (:mod:`._lattice`) prefer one direction at the lattice scale.
 
+:func:`relaxor_lattice` is the other kind of disorder: no random fields, a random local
+transition temperature (``a1``) per site, and an unpoled start, so that without a field the
+curl is exactly zero and all of it is the field's doing (its docstring says why the curl
+then peaks at an intermediate field strength).
+
 Trajectory families (:func:`trajectory_families`) are special cases of one five-parameter
 form (:func:`trajectory_from_params`)::
 
@@ -34,8 +39,9 @@ with amplitude ``A``, frequency ``f`` (cycles per trajectory), ellipticity ``e``
 anticlockwise rotation as displayed, -1: clockwise, 0: linear along the rows), start phase
 ``phi`` and envelope width ``w`` (a fraction of the trajectory; large ``w`` is a constant
 envelope). Rotating fields have ``|e| = 1``, linear sinusoids ``e = 0``, pulses ``f = 0``
-with a narrow envelope (their direction is ``phi``), and mixtures draw every parameter from
-the whole box (elliptical, enveloped oscillations that blend the other families).
+(a field of fixed direction ``phi``, from a short kick to a hold over the whole trajectory),
+and mixtures draw every parameter from the whole box (elliptical, enveloped oscillations that
+blend the other families).
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ __all__ = [
     "TrajectorySet",
     "curl_objective",
     "driven_lattice",
+    "relaxor_lattice",
     "run_trajectories",
     "trajectory_families",
     "trajectory_from_params",
@@ -143,6 +150,53 @@ def driven_lattice(size: int = 20, seed: int = 0, defect_density: float = 0.1,
     return DrivenLattice(coefficients=coeffs, defects=defects, initial=initial,
                          duration=duration, relax_time=relax_time, dt=dt,
                          coercive_field=uniaxial_coercive_field(coeffs.a1, coeffs.a2),
+                         params=params)
+
+
+def relaxor_lattice(size: int = 20, seed: int = 0, a1_mean: float = 0.5,
+                    a1_spread: float = 0.3, duration: float = 10.0, relax_time: float = 2.0,
+                    dt: float = 0.05) -> DrivenLattice:
+    """A lattice with a random local transition temperature (relaxor-like), starting unpoled.
+
+    The disorder is in the quadratic Landau coefficient: ``a1`` of each site is drawn
+    independently from ``N(a1_mean, a1_spread^2)`` (``a1 = a0 (T - T_c)``, so each site has
+    its own Curie temperature); the other coefficients, the coupling and the bound-charge
+    penalty are those of :func:`driven_lattice`, and there are no random-field defects. The
+    lattice starts at ``P = 0``, a fixed point without field, so the field's effect is the
+    whole of the curl: no field, no curl, exactly. A uniform field polarises every site, the
+    soft ones (small or negative ``a1``) more than the stiff ones; that contrast makes the
+    curl. A vanishing field makes none, a small one already lets the locally ferroelectric
+    sites (``a1 < 0``) polarise along it, and a strong one saturates every site towards the
+    same ``P``, so the curl peaks at an intermediate field strength (a broad peak), not at
+    the edge of the field range.
+
+    Args:
+        size: sites per side (periodic boundaries).
+        seed: draws the ``a1`` map.
+        a1_mean, a1_spread: mean and standard deviation of ``a1`` (reduced units; negative
+            sites are locally ferroelectric). ``a1_spread = 0`` is a uniform lattice.
+        duration, relax_time, dt: as for :func:`driven_lattice`.
+
+    Returns:
+        :class:`DrivenLattice` with zero ``defects`` and ``initial``, and ``coercive_field``
+        of a site at ``a1 = -a1_spread`` (one standard deviation on the ferroelectric side),
+        a scale for the fields that switch the softest sites.
+    """
+    size = check_int(size, "size", 4, "lattice sites per side")
+    seed = check_seed(seed)
+    a1_mean = check_float(a1_mean, "a1_mean", -5.0, 5.0, hint="reduced units")
+    a1_spread = check_float(a1_spread, "a1_spread", 0.0, 5.0, hint="reduced units")
+    duration = check_float(duration, "duration", 0.0, low_open=True, hint="model time")
+    relax_time = check_float(relax_time, "relax_time", 0.0, hint="model time")
+    dt = check_float(dt, "dt", 0.0, 0.1, low_open=True, hint="Euler step; 0.05 is stable")
+    params = dict(size=size, seed=seed, a1_mean=a1_mean, a1_spread=a1_spread,
+                  duration=duration, relax_time=relax_time, dt=dt)
+    a1 = a1_mean + a1_spread * np.random.default_rng(seed).standard_normal((size, size))
+    coeffs = LandauCoefficients(a1=a1, a2=0.5, a3=1.2, coupling=1.0, div_penalty=0.5)
+    scale = uniaxial_coercive_field(-a1_spread, 0.5) if a1_spread > 0 else 0.0
+    return DrivenLattice(coefficients=coeffs, defects=np.zeros((2, size, size)),
+                         initial=np.zeros((2, size, size)), duration=duration,
+                         relax_time=relax_time, dt=dt, coercive_field=float(scale),
                          params=params)
 
 
@@ -298,8 +352,9 @@ def trajectory_families(n: int, n_times: int = 64, seed: int = 0) -> TrajectoryS
 
     Rotating: ``e = +-1`` (sense at random), ``f`` in [0.5, 3], ``w`` in [0.3, 0.8];
     sinusoid: ``e = 0``, ``f`` in [0.5, 3], ``w`` in [0.3, 0.8]; pulse: ``f = 0``, ``w`` in
-    [0.08, 0.2], direction ``phi`` at random (``e = 1``); mixture: every parameter uniform on
-    its range. Amplitudes are uniform on [0, 1.6] and phases on [0, 2 pi) in every family.
+    [0.08, 0.8] (short kicks to long holds), direction ``phi`` at random (``e = 1``);
+    mixture: every parameter uniform on its range. Amplitudes are uniform on [0, 1.6] and
+    phases on [0, 2 pi) in every family.
 
     Returns:
         :class:`TrajectorySet` in random order.
@@ -317,5 +372,5 @@ def trajectory_families(n: int, n_times: int = 64, seed: int = 0) -> TrajectoryS
     p[slow, 4] = rng.uniform(0.3, 0.8, slow.sum())
     p[pulse, 1] = 0.0
     p[pulse, 2] = 1.0
-    p[pulse, 4] = rng.uniform(0.08, 0.2, pulse.sum())
+    p[pulse, 4] = rng.uniform(0.08, 0.8, pulse.sum())
     return TrajectorySet(fields=trajectory_from_params(p, n_times), params=p, family=fam)
