@@ -74,6 +74,25 @@ def test_trust_region_keeps_late_proposals_near_the_best_point():
     assert ((tr.X >= BOUNDS[:, 0]) & (tr.X <= BOUNDS[:, 1])).all()
 
 
+def test_sequential_trust_region_halves_only_after_the_failure_tolerance():
+    # one point per round: TuRBO halves the region after ceil(max(4, d) / q) = 4 rounds
+    # without improvement in a row, not after each one, so a sequential search keeps a wider
+    # region than one that halves after every miss
+    kw = dict(n_evals=16, n_init=4, q=1, n_repeats=2, seed=5, trust_region=0.6,
+              progress=False)
+    turbo = bayes_opt(bump, BOUNDS, **kw)
+    assert np.array_equal(turbo.X, bayes_opt(bump, BOUNDS, failure_tolerance=4, **kw).X)
+    hasty = bayes_opt(bump, BOUNDS, failure_tolerance=1, **kw)
+    span = BOUNDS[:, 1] - BOUNDS[:, 0]
+
+    def late_spread(trace):
+        """Mean distance of the last 8 proposals from the best point known before each."""
+        return float(np.mean([np.linalg.norm((trace.X[r, k] - trace.X[r, :k][
+            trace.y[r, :k].argmax()]) / span) for r in range(2) for k in range(8, 16)]))
+
+    assert late_spread(hasty) < 0.5 * late_spread(turbo)
+
+
 def test_local_refine_climbs_to_the_optimum_and_never_loses_ground():
     starts = np.array([[0.2, 1.8], [1.2, 0.9], [2.0, 4.0]])  # 0.5-1.3 from the optimum
     x, y = local_refine(bump, BOUNDS, starts, n_rounds=8, n_perturb=16, seed=1)
@@ -109,6 +128,9 @@ def test_regret_auc_values_and_errors():
     (dict(trust_region=0.0), "trust_region"),
     (dict(trust_region=1.5), "trust_region"),
     (dict(noise=-1.0), "noise must"),
+    (dict(failure_tolerance=0), "failure_tolerance"),
+    (dict(failure_tolerance=1.5), "failure_tolerance"),
+    (dict(failure_tolerance=True), "failure_tolerance"),
 ])
 def test_bad_search_settings_are_named(kwargs, word):
     args = dict(bounds=BOUNDS, n_evals=6, n_init=3, q=2, n_repeats=2, progress=False)

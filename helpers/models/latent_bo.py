@@ -175,7 +175,8 @@ def _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples,
 def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, q: int = 5,
               n_repeats: int = 10, seed: int = 0, num_restarts: int = 2,
               raw_samples: int = 64, mc_samples: int = 64, trust_region: float | None = None,
-              noise: float | None = None, progress: bool = True) -> OptimisationTrace:
+              noise: float | None = None, failure_tolerance: int | None = None,
+              progress: bool = True) -> OptimisationTrace:
     """Batch Bayesian optimisation (GP + qLogEI, module docstring), repeats in lockstep.
 
     Args:
@@ -195,8 +196,12 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
             number in ``(0, 1]`` is the starting side of a TuRBO-style trust region (Eriksson
             et al., NeurIPS 2019) in unit-cube units: a box around the repeat's best point,
             its sides scaled by the GP's lengthscales (geometric mean 1); a round that does
-            not improve the repeat's best halves the side, a round that does keeps it, so
-            the search narrows onto the best basin found once exploring stops paying.
+            not improve the repeat's best counts a failure, one that does resets the count,
+            and ``failure_tolerance`` failures in a row halve the side, so the search
+            narrows onto the best basin found once exploring stops paying.
+        failure_tolerance: rounds without improvement in a row before the trust region
+            halves; ``None`` takes TuRBO's ``ceil(max(4, d) / q)`` (one round for ``q >= d``,
+            several for small batches, so that a sequential search is not cut short).
         noise: ``None`` (default) lets the GP infer its noise level; a number >= 0 fixes the
             noise variance at that fraction of the variance of the values seen (a small
             value for a deterministic objective, so that the GP does not explain small but
@@ -210,10 +215,6 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
     _check_counts(n_evals, n_repeats, n_init, q)
     if n_init < 2:
         raise ValueError(f"n_init must be >= 2 so that the first GP has data to fit, got {n_init}")
-    seed = int(seed)
-    low, span = b[:, 0], b[:, 1] - b[:, 0]
-    X = _design(b, n_init, n_repeats, seed)
-    y = _evaluate(objective, X)
     if trust_region is not None and not (isinstance(trust_region, (int, float))
                                          and 0 < trust_region <= 1):
         raise ValueError(f"trust_region must be None (whole box) or a side in (0, 1] of the "
@@ -221,7 +222,19 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
     if noise is not None and not (isinstance(noise, (int, float)) and 0 <= noise < math.inf):
         raise ValueError(f"noise must be None (inferred) or a variance >= 0 as a fraction of "
                          f"the values' variance, got {noise!r}")
+    if failure_tolerance is None:
+        failure_tolerance = math.ceil(max(4, len(b)) / q)
+    elif isinstance(failure_tolerance, bool) or not isinstance(
+            failure_tolerance, (int, np.integer)) or failure_tolerance < 1:
+        raise ValueError(f"failure_tolerance must be None (TuRBO's rule) or an integer >= 1 "
+                         f"(rounds without improvement before the trust region halves), got "
+                         f"{failure_tolerance!r}")
+    seed = int(seed)
+    low, span = b[:, 0], b[:, 1] - b[:, 0]
+    X = _design(b, n_init, n_repeats, seed)
+    y = _evaluate(objective, X)
     sides = [None if trust_region is None else float(trust_region)] * n_repeats
+    failures = [0] * n_repeats
     n_rounds = math.ceil((n_evals - n_init) / q)
     for k in progress_bar(range(n_rounds), desc="Bayesian optimisation", disable=not progress):
         k_q = min(q, n_evals - X.shape[1])
@@ -231,8 +244,10 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
                         for r in range(n_repeats)])
         y_new = _evaluate(objective, new)
         for r in range(n_repeats):
-            if sides[r] is not None and not y_new[r].max() > y[r].max():
+            failures[r] = 0 if y_new[r].max() > y[r].max() else failures[r] + 1
+            if sides[r] is not None and failures[r] >= failure_tolerance:
                 sides[r] /= 2
+                failures[r] = 0
         X = np.concatenate([X, new], axis=1)
         y = np.concatenate([y, y_new], axis=1)
     return OptimisationTrace(X=X, y=y, method="bayesian", n_init=int(n_init))
