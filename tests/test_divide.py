@@ -415,3 +415,6 @@ def test_ckpfm_loops_from_the_cache_run_offline(tmp_path, monkeypatch):
             MECHANISMS[1]]
     sel = select_structure(mech, d.inputs, d.y, device="cpu", epochs=20)
     assert sel.chosen in ("additive", "scaled") and np.isfinite(sel.margin)
+    # on the real file's layout too, the chosen structure is the one with the larger evidence
+    assert set(sel.log_evidence) == {"additive", "scaled"}
+    assert sel.chosen == max(sel.log_evidence, key=sel.log_evidence.get) and sel.margin >= 0

@@ -59,6 +59,13 @@ def test_each_factor_has_its_own_effect():
     assert lp["width"][pinned].mean() > lp["width"][~pinned].mean() + 0.2
     expected_shift = base.params["curvature_shift"] * base.factors["wall_curvature"]
     assert r2_score(lp["shift"].ravel(), expected_shift.ravel()) > 0.8
+    # exactly: each loop parameter is its documented function of its own factor
+    f, prm = base.factors, base.params
+    np.testing.assert_allclose(
+        lp["coercive"], prm["coercive"] * (1 - 0.7 * np.exp(-f["wall_distance"] / 2)))
+    np.testing.assert_allclose(lp["amplitude"], 1 - 0.8 * np.exp(-f["domain_size"] / 10))
+    np.testing.assert_allclose(lp["width"], prm["width"] * (1 + 6 * f["pinning_density"]))
+    np.testing.assert_allclose(lp["shift"], expected_shift + base.hidden_imprint)
     # the measured coercive voltages follow the model's: half-width and centre of each loop
     vc = base.coercive_voltages
     ok = np.isfinite(vc).all(-1)
@@ -71,6 +78,9 @@ def test_factors_vary_independently(sim):
     corr = np.corrcoef(f)
     off = np.abs(corr[~np.eye(len(f), dtype=bool)])
     assert off.max() < 0.7, corr.round(2)
+    # the geometric factors share the domain pattern (a site far from walls sits in a large
+    # domain), but the pinning density is drawn from its own field: nearly uncorrelated
+    assert np.abs(corr[-1, :-1]).max() < 0.2, corr.round(2)
 
 
 def test_wall_distance_and_chords_on_a_stripe():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..simulate.mechanisms import MechanismData
+from ..simulate.mechanisms import MechanismData, site_windows
 
 __all__ = ["ckpfm_mechanisms"]
 
@@ -73,13 +73,10 @@ def ckpfm_mechanisms(arrays, half: int = 1, field: int = 0) -> MechanismData:
                           & (crossing <= v.max()))
     amp = (np.abs(_array(arrays, "Nd_mat_amp")[:, :, int(field)]) if "Nd_mat_amp" in arrays
            else np.abs(resp[:, :, int(field)])).mean((-2, -1)).astype(np.float32)
-    h = int(half)
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(amp, h, mode="edge"),
-                                                       (2 * h + 1, 2 * h + 1))
     rr, cc = np.mgrid[0:rows, 0:cols]
     y = crossing.ravel().astype(np.float32)
     full = MechanismData(
-        patches=np.ascontiguousarray(windows.reshape(-1, 2 * h + 1, 2 * h + 1)),
+        patches=site_windows(amp, int(half), mode="edge"),
         coords=np.stack([rr.ravel() / rows, cc.ravel() / cols], axis=1).astype(np.float32),
         labels=np.zeros(rows * cols, dtype=np.int64), y=y, y_clean=y, contributions={},
         interaction="unknown", noise_std=float("nan"), grid_shape=(rows, cols),

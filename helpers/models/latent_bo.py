@@ -198,7 +198,8 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
             its sides scaled by the GP's lengthscales (geometric mean 1); a round that does
             not improve the repeat's best counts a failure, one that does resets the count,
             and ``failure_tolerance`` failures in a row halve the side, so the search
-            narrows onto the best basin found once exploring stops paying.
+            narrows onto the best basin found once exploring stops paying. Only TuRBO's
+            shrinking is kept: the side never grows back and the region never restarts.
         failure_tolerance: rounds without improvement in a row before the trust region
             halves; ``None`` takes TuRBO's ``ceil(max(4, d) / q)`` (one round for ``q >= d``,
             several for small batches, so that a sequential search is not cut short).

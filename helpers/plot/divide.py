@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..analysis.repeats import mean_interval
 from ._common import CLASS_COLOURS
 
 __all__ = ["plot_component_maps", "plot_recovery_scatter", "plot_active_learning_curves"]
@@ -158,12 +159,9 @@ def plot_active_learning_curves(results: Mapping[str, Sequence],
 
 def _mean_band(ax, n, curves, colour, level: float, label: str) -> None:
     """Mean of ``curves`` (R, S) against ``n`` (S,), with a Student-t band when R >= 2."""
-    from scipy.stats import t as student_t
-
     mean = curves.mean(0)
     ax.plot(n, mean, color=colour, lw=2.2, label=label)
     if len(curves) >= 2:
-        half = (student_t.ppf(0.5 + level / 2, len(curves) - 1) * curves.std(0, ddof=1)
-                / np.sqrt(len(curves)))
-        ax.fill_between(n, mean - half, mean + half, color=colour, alpha=0.25, lw=0,
+        _, low, high = np.array([mean_interval(c, level) for c in curves.T]).T
+        ax.fill_between(n, low, high, color=colour, alpha=0.25, lw=0,
                         label=f"{level:.0%} interval of the mean")

@@ -179,8 +179,9 @@ def relaxor_lattice(size: int = 20, seed: int = 0, a1_mean: float = 0.5,
 
     Returns:
         :class:`DrivenLattice` with zero ``defects`` and ``initial``, and ``coercive_field``
-        of a site at ``a1 = -a1_spread`` (one standard deviation on the ferroelectric side),
-        a scale for the fields that switch the softest sites.
+        of a site at ``a1 = -a1_spread`` (as far below ``a1 = 0`` as one standard deviation
+        of the disorder; it ignores ``a1_mean``), a field scale for the locally ferroelectric
+        sites.
     """
     size = check_int(size, "size", 4, "lattice sites per side")
     seed = check_seed(seed)

@@ -262,12 +262,14 @@ def mechanism_benchmark(
     )
 
 
-def site_windows(image: np.ndarray, half: int) -> np.ndarray:
-    """Periodic square windows of ``image`` centred on every pixel.
+def site_windows(image: np.ndarray, half: int, mode: str = "wrap") -> np.ndarray:
+    """Square windows of ``image`` centred on every pixel.
 
     Args:
         image: (H, W) array.
         half: half-width; windows are ``(2 half + 1)`` pixels square.
+        mode: how the border is padded (:func:`numpy.pad`): ``"wrap"`` for a periodic
+            image, ``"edge"`` (repeat the border pixel) for a measured one.
 
     Returns:
         (H * W, 2 half + 1, 2 half + 1) float32, row-major over the sites.
@@ -277,7 +279,7 @@ def site_windows(image: np.ndarray, half: int) -> np.ndarray:
         raise ValueError(f"image must be 2-D (H, W), got shape {image.shape}")
     if half < 1 or 2 * half + 1 > min(image.shape):
         raise ValueError(f"half must be >= 1 and the window fit in the image, got {half}")
-    padded = np.pad(image, half, mode="wrap")
+    padded = np.pad(image, half, mode=mode)
     win = np.lib.stride_tricks.sliding_window_view(padded, (2 * half + 1, 2 * half + 1))
     return np.ascontiguousarray(win.reshape(-1, 2 * half + 1, 2 * half + 1))
 

@@ -11,12 +11,13 @@ whose weights vary across the frame:
 - short-range disorder (pinning): where it dominates, domains are small, fragmented and
   their walls tortuous.
 
-The local **complexity** ``c`` in ``[0, 1]`` is the weight of the short-range part, a smooth
-random field over the frame. The mixture keeps unit variance for every ``c``, so the
-distribution of the coercive field, and therefore the switched fraction at a given bias, do
-not depend on the complexity: the complexity is not a function of the switched fraction.
-A third smooth field, made exactly uncorrelated with the complexity, offsets the coercive
-field region by region, so the local switched fraction varies across the frame too.
+The local **complexity** ``c`` in ``[0, 1]``, a smooth random field over the frame, sets the
+weight ``pinning * c`` of the short-range part. The mixture keeps unit variance for every
+``c``, so the distribution of the coercive field, and therefore the switched fraction at a
+given bias, do not depend on the complexity: the complexity is not a function of the
+switched fraction. A third smooth field, made exactly uncorrelated with the complexity,
+offsets the coercive field region by region, so the local switched fraction varies across
+the frame too.
 Images are pixels directly (no lattice), imaged with a Gaussian tip and complex measurement
 noise as in :func:`helpers.simulate.ferroelectric_switching`.
 """
@@ -57,7 +58,7 @@ class ComplexitySwitching(Series):
         params: the generator's arguments.
         complexity: ``(H, W)`` float32 true local complexity in ``[0, 1]`` (uniformly
             distributed over the frame): the weight of short-range disorder (pinning) in
-            the coercive field.
+            the coercive field is ``pinning`` times it.
         complexity_local: ``(H, W)`` float32 ``complexity`` averaged over the same
             ``switch_window`` px square as ``switched_fraction``.
         coercive: ``(H, W)`` float32 local coercive field, units of the mean coercive
@@ -105,7 +106,8 @@ def switching_complexity_sequence(
     (both of unit variance) and the complexity map ``c`` (a smooth field of correlation
     ``complexity_length`` px mapped through the normal CDF onto ``[0, 1]``),
 
-    ``phi = cos(pi c / 2) G_L + sin(pi c / 2) G_s``  (unit variance for every ``c``),
+    ``phi = sqrt(1 - w_s^2) G_L + w_s G_s`` with ``w_s = pinning * c`` (unit variance for
+    every ``c``),
 
     ``E_c = 1 + coercive_spread * (phi + w B) / sqrt(1 + w^2)``,
 
@@ -128,6 +130,7 @@ def switching_complexity_sequence(
         coercive_spread: standard deviation of the coercive field, same units.
         domain_length: correlation length of the long-range disorder, px.
         pinning_length: correlation length of the short-range disorder, px.
+        pinning: weight of the short-range disorder where ``c = 1``, in ``[0, 1]``.
         complexity_length: correlation length of the complexity map, px.
         landscape_weight: weight ``w`` of the regional landscape.
         landscape_length: correlation length of the regional landscape, px.

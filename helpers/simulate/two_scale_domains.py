@@ -29,6 +29,7 @@ from scipy import ndimage, special
 from scipy.spatial import cKDTree
 
 from ._common import Series, check_float, check_int, check_seed, check_shape
+from .ferroelectric import _blur, _smooth_noise
 
 __all__ = ["TwoScaleDomains", "two_scale_domains"]
 
@@ -55,12 +56,6 @@ class TwoScaleDomains(Series):
     fraction_b: np.ndarray
     regions: np.ndarray
     params: dict = field(default_factory=dict)
-
-
-def _smooth_field(rng, shape, length: float) -> np.ndarray:
-    """Periodic Gaussian random field: zero mean, unit std, correlation ``length`` px."""
-    z = ndimage.gaussian_filter(rng.standard_normal(shape), length, mode="wrap")
-    return (z - z.mean()) / (z.std() + 1e-12)
 
 
 def _nanoregions(rng, shape, cell_size: float, amplitude: float):
@@ -129,13 +124,12 @@ def two_scale_domains(n_frames: int = 12, size=256, *, cell_size: float = 8.0,
         raw, label = _nanoregions(rng_f, shape, cell, amp)
         # local compensation (depolarising field): the offsets sum to zero over a few regions
         fine = raw - ndimage.gaussian_filter(raw, comp, mode="wrap") if comp > 0 else raw
-        prob_b = np.clip(0.5 + spread * _smooth_field(rng_v, shape, f_len), 0.02, 0.98)
+        prob_b = np.clip(0.5 + spread * _smooth_noise(rng_v, shape, f_len), 0.02, 0.98)
         # a uniform marginal for the thresholded field, so P(variant B) = prob_b at every pixel
-        u = special.ndtr(_smooth_field(rng_v, shape, v_len))
+        u = special.ndtr(_smooth_noise(rng_v, shape, v_len))
         var_b = u < prob_b
         img = fine + contrast * np.where(var_b, 1.0, -1.0)
-        if tip > 0:
-            img = ndimage.gaussian_filter(img, tip, mode="wrap")
+        img = _blur(img, tip)
         img = img + sigma_n * rng_n.standard_normal(shape)
         out["frames"].append(img.astype(np.float32))
         out["fine"].append(fine.astype(np.float32))
