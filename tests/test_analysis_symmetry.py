@@ -219,6 +219,24 @@ def test_knn_r2_separates_informative_from_useless_features():
         knn_r2(y, informative[:10])
 
 
+def test_knn_r2_grouped_folds_catch_a_feature_that_only_marks_its_group():
+    # 25 groups (e.g. locations) of 20 samples: y is fixed per group, and the feature is a
+    # group tag unrelated to y. Shuffled folds match each sample to its own group's other
+    # members and score high; grouped folds never see the group in training and score ~0.
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(25), 20)
+    y = rng.uniform(size=25)[groups]
+    tag = rng.permutation(25)[groups] + 0.01 * rng.normal(size=500)
+    assert knn_r2(y, tag) > 0.9
+    assert knn_r2(y, tag, groups=groups) < 0.2
+    # a feature that really encodes y keeps its score under grouped folds
+    assert knn_r2(y, y + 0.01 * rng.normal(size=500), groups=groups) > 0.95
+    with pytest.raises(ValueError, match="distinct labels"):
+        knn_r2(y, tag, groups=np.arange(500) % 3)
+    with pytest.raises(ValueError, match="labels"):
+        knn_r2(y, tag, groups=groups[:10])
+
+
 def test_lattice_design_columns():
     f, s = toy_lattice_sites(1)
     X = lattice_design(f, s, True)

@@ -52,6 +52,18 @@ def test_api_shapes_after_one_step(cls, small):
     assert m.manifold(5).shape == (5, 5, 28, 28)
 
 
+def test_manifold_along_rotated_axes_decodes_the_rotated_codes(small):
+    m = RVAE(SHAPE, seed=0, device="cpu")
+    m.fit(small[:16], epochs=1, batch_size=16, progress=False)
+    c, s = np.cos(0.6), np.sin(0.6)
+    axes = np.array([[c, -s], [s, c]])
+    grid = m.manifold(3, limits=((-1, 1), (-1, 1)), axes=axes)
+    # the top-left tile has rotated coordinates (-1, +1): in the model's latents, axes @ (-1, 1)
+    np.testing.assert_allclose(grid[0, 0], m.decode((axes @ [-1.0, 1.0])[None])[0], atol=1e-5)
+    with pytest.raises(ValueError, match="orthonormal"):
+        m.manifold(3, axes=2 * axes)
+
+
 def test_bad_input_raises_value_error_naming_the_problem(small):
     m = RVAE(SHAPE, seed=0, device="cpu")
     bad = small[:4].copy()

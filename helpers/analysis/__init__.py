@@ -1,7 +1,8 @@
 """Analysis of what models and detectors found: latents, transitions, regions, spectra,
 circular statistics, and every score against ground truth.
 
-- :mod:`~helpers.analysis.latents`: which latents carry information (KL per latent);
+- :mod:`~helpers.analysis.latents`: which latents carry information (KL per latent), and a
+  data-derived orientation of the latent axes;
 - :mod:`~helpers.analysis.transitions`: class fractions and histograms per condition, where a
   population changes, class changes along trajectories;
 - :mod:`~helpers.analysis.sigmoid_transition`: a smooth step fitted to a per-condition
@@ -40,7 +41,7 @@ from .distortion import (
     trajectory_pca,
     warp_frame,
 )
-from .latents import DEFAULT_THRESHOLD, active_latents, kl_per_latent
+from .latents import DEFAULT_THRESHOLD, active_latents, kl_per_latent, orient_latents
 from .local_crystallography import (
     AmplitudeRegression,
     ChainDistortion,
@@ -148,7 +149,7 @@ __all__ = [
     "Lattice", "TrajectoryPCA", "fit_lattice", "full_trajectories", "locate_atoms",
     "rigid_shifts", "row_polynomial", "row_profile", "trajectory_pca", "warp_frame",
     # latents
-    "DEFAULT_THRESHOLD", "active_latents", "kl_per_latent",
+    "DEFAULT_THRESHOLD", "active_latents", "kl_per_latent", "orient_latents",
     # local crystallography
     "AmplitudeRegression", "ChainDistortion", "IdealLattice", "amplitude_regression",
     "chain_distortion", "column_intensity", "complete_shells", "find_columns",

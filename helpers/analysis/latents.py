@@ -11,14 +11,17 @@ default; a collapsed latent sits at about 0.01 or below, an informative one at 0
 
 - :func:`kl_per_latent`: ``KL_j`` from posterior means and standard deviations (e.g.
   ``Encoding.z`` and ``Encoding.z_std`` of the suite's VAEs);
-- :func:`active_latents`: the indices of the active latents, most informative first.
+- :func:`active_latents`: the indices of the active latents, most informative first;
+- :func:`orient_latents`: a rotation of the latent space that puts its first axis along the
+  direction in which a data-derived quantity grows (the prior ``N(0, I)`` is unchanged by a
+  rotation, so the axes a VAE returns are not the only valid ones).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["kl_per_latent", "active_latents", "DEFAULT_THRESHOLD"]
+__all__ = ["kl_per_latent", "active_latents", "orient_latents", "DEFAULT_THRESHOLD"]
 
 DEFAULT_THRESHOLD = 0.1  # nats
 
@@ -63,3 +66,44 @@ def active_latents(z, z_std, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray
     kl = kl_per_latent(z, z_std)
     order = np.argsort(-kl, kind="stable")
     return order[kl[order] > threshold]
+
+
+def orient_latents(z, reference) -> np.ndarray:
+    """Rotation of the latent space whose first axis follows ``reference``.
+
+    The standard-normal prior of a VAE is unchanged by a rotation about the origin, so a
+    VAE's latent axes are one choice among many: two latents can share one factor between
+    them. This fixes the orientation from the data: the first new axis is the direction ``w``
+    of the least-squares fit ``reference ~ a + z @ w`` (the direction in which ``reference``
+    grows fastest, linearly), the others complete an orthonormal basis (for ``d = 2``: the
+    perpendicular). For ``d >= 2`` the rotation is proper (determinant +1); it turns about
+    the origin, the prior's centre: ``z @ axes`` are the coordinates along the new axes.
+
+    Args:
+        z: ``(N, d)`` latent codes (posterior means), ``d >= 1``.
+        reference: ``(N,)`` a quantity computed from the data (not from a ground truth), e.g.
+            the mean of each patch.
+
+    Returns:
+        ``(d, d)`` float64 orthonormal matrix; its columns are the new axes in the old
+        coordinates, the first along ``w``.
+    """
+    mu = np.asarray(z, dtype=np.float64)
+    mu = mu.reshape(-1, 1) if mu.ndim == 1 else mu
+    ref = np.asarray(reference, dtype=np.float64).ravel()
+    if mu.ndim != 2 or len(mu) != len(ref) or len(mu) < mu.shape[1] + 2:
+        raise ValueError(f"z must be (N, d) with N >= d + 2 and reference (N,), got "
+                         f"{np.shape(z)} and {np.shape(reference)}")
+    if not (np.isfinite(mu).all() and np.isfinite(ref).all()):
+        raise ValueError("z and reference must be finite")
+    w = np.linalg.lstsq(mu - mu.mean(0), ref - ref.mean(), rcond=None)[0]
+    norm = np.linalg.norm(w)
+    if not norm > 0:
+        raise ValueError("reference does not vary linearly with z: no direction to orient by "
+                         "(pass a quantity that changes across the codes)")
+    d = mu.shape[1]
+    basis = np.linalg.qr(np.column_stack([w / norm, np.eye(d)]))[0][:, :d]
+    basis[:, 0] = w / norm  # QR may flip its sign
+    if d > 1 and np.linalg.det(basis) < 0:
+        basis[:, -1] *= -1
+    return basis

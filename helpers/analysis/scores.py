@@ -587,13 +587,18 @@ def expected_calibration_error(y_true, y_prob, n_bins: int = 10) -> float:
                  / counts.sum())
 
 
-def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int = 0) -> float:
+def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int = 0,
+           groups=None) -> float:
     """How well ``features`` ``(N, D)`` determine a quantity ``y_true`` ``(N,)``: the R^2 of a
     k-nearest-neighbour regression (features standardised, ``n_folds``-fold cross-validated
     out-of-fold predictions, folds shuffled by ``seed``). 1: the features fix the quantity;
     about 0 or below: they carry none of it. Nonlinear and invariant to rescaling each
-    feature, so latents that encode the quantity through any smooth curve score high."""
-    from sklearn.model_selection import KFold, cross_val_predict
+    feature, so latents that encode the quantity through any smooth curve score high.
+
+    ``groups`` ``(N,)`` (optional): labels of samples that must share a fold (e.g. spatial
+    blocks, so that neighbours of a test sample never sit in its training folds); the folds
+    are then grouped (``GroupKFold``, no shuffling) and ``seed`` is unused."""
+    from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
     from sklearn.neighbors import KNeighborsRegressor
     from sklearn.preprocessing import StandardScaler
 
@@ -606,9 +611,20 @@ def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int 
         raise ValueError(f"need n_neighbors >= 1 and at least {2 * int(n_folds)} samples for "
                          f"{n_folds}-fold cross-validation, got {len(t)}")
     k = min(int(n_neighbors), len(t) - len(t) // int(n_folds) - 1)
-    folds = KFold(int(n_folds), shuffle=True, random_state=seed)
+    if groups is None:
+        folds, labels = KFold(int(n_folds), shuffle=True, random_state=seed), None
+    else:
+        labels = np.asarray(groups).ravel()
+        if len(labels) != len(t):
+            raise ValueError(f"groups has {len(labels)} labels but y_true has {len(t)} values")
+        n_groups = len(np.unique(labels))
+        if n_groups < int(n_folds):
+            raise ValueError(f"groups holds {n_groups} distinct labels, fewer than n_folds = "
+                             f"{n_folds}: use coarser folds or finer groups")
+        folds = GroupKFold(int(n_folds))
+        k = min(k, min(len(train) for train, _ in folds.split(x, t, labels)))
     pred = cross_val_predict(KNeighborsRegressor(k), StandardScaler().fit_transform(x), t,
-                             cv=folds)
+                             cv=folds, groups=labels)
     return r2_score(t, pred)
 
 

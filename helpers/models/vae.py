@@ -533,7 +533,8 @@ class _VAEFamily(Estimator):
         return torch.eye(c, device=self.device)[torch.as_tensor(lab, device=self.device)]
 
     def manifold(self, n: int = 9, dims: tuple[int, int] = (0, 1), *, classes=None,
-                 condition=None, quantile: float = 0.05, limits=None) -> LatentGrid:
+                 condition=None, quantile: float = 0.05, limits=None,
+                 axes=None) -> LatentGrid:
         """Decoded traversal of two content latents at pose zero, the others at 0.
 
         Returns a :class:`LatentGrid` ``(n, n, H, W)`` (an ndarray that also carries the
@@ -543,7 +544,9 @@ class _VAEFamily(Estimator):
         quantiles from ``quantile`` to ``1 - quantile`` (the prior), or ``n`` evenly spaced
         values within ``limits = ((lo0, hi0), (lo1, hi1))`` (e.g. the range of the encoded
         data). With ``latent_dim == 1`` the shape is ``(1, n, H, W)``. JRVAE: ``classes``
-        picks the class.
+        picks the class. ``axes``: a ``(d, d)`` orthonormal matrix whose columns are rotated
+        latent axes (e.g. :func:`helpers.analysis.orient_latents`); ``dims`` and the values
+        then refer to the coordinates ``z @ axes``.
         """
         from scipy.stats import norm
 
@@ -570,6 +573,12 @@ class _VAEFamily(Estimator):
             z[:, i] = vals[0][jj.ravel()]
             z[:, j] = vals[1][::-1][ii.ravel()]
             rows, cols = n, n
+        if axes is not None:
+            rot = np.asarray(axes, dtype=float)
+            if rot.shape != (d, d) or not np.allclose(rot.T @ rot, np.eye(d), atol=1e-6):
+                raise ValueError(f"axes must be an orthonormal ({d}, {d}) matrix (columns: the "
+                                 f"rotated axes, e.g. from orient_latents), got shape {rot.shape}")
+            z = z @ rot.T  # coordinates along the rotated axes -> the model's own latents
         if classes is not None and np.ndim(classes) == 0:
             classes = np.full(len(z), int(classes))
         if condition is not None and np.ndim(condition) == 1:

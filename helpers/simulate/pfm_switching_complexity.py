@@ -95,7 +95,7 @@ def _off(g: np.ndarray, c: np.ndarray) -> np.ndarray:
 def switching_complexity_sequence(
         n_frames: int = 20, size: int = 256, seed: int = 0, field_start: float = 0.6,
         field_end: float = 1.4, coercive_spread: float = 0.2, domain_length: float = 40.0,
-        pinning_length: float = 0.5, pinning: float = 0.8, complexity_length: float = 28.0,
+        pinning_length: float = 0.5, pinning: float = 1.0, complexity_length: float = 80.0,
         landscape_weight: float = 0.6, landscape_length: float = 48.0,
         tip_sigma: float = 1.5, noise: float = 0.08,
         switch_window: int = 32) -> ComplexitySwitching:
@@ -130,8 +130,11 @@ def switching_complexity_sequence(
         coercive_spread: standard deviation of the coercive field, same units.
         domain_length: correlation length of the long-range disorder, px.
         pinning_length: correlation length of the short-range disorder, px.
-        pinning: weight of the short-range disorder where ``c = 1``, in ``[0, 1]``.
-        complexity_length: correlation length of the complexity map, px.
+        pinning: weight of the short-range disorder where ``c = 1``, in ``[0, 1]`` (1, the
+            default: the most complex regions switch through pinning alone).
+        complexity_length: correlation length of the complexity map, px (the default, well
+            above the 32 px windows of the PFM notebook, makes the complexity a property of a
+            whole window rather than of a part of it).
         landscape_weight: weight ``w`` of the regional landscape.
         landscape_length: correlation length of the regional landscape, px.
         tip_sigma: standard deviation of the tip's Gaussian resolution, px.
