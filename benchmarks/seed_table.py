@@ -34,6 +34,7 @@ HEADLINES = {
                                  ("shape_class_accuracy", "shape_class_majority_baseline"),
                                  ("transition_f1", "footprint_area_transition_f1")],
     "03_batio3_phase_transition": [("tc_error_k", "tc_error_k_std_baseline"),
+                                   ("tc_se_k", "tc_se_k_std_baseline"),
                                    ("morphology_r", "morphology_r_std_baseline"),
                                    ("morphology_r", "morphology_r_patch_std_baseline"),
                                    ("wall_auc_small_window_tolerant",

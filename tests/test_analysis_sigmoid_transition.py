@@ -52,3 +52,22 @@ def test_noise_free_step_is_recovered_exactly_and_min_width_is_checked():
         fit_sigmoid_transition(GRID, y, min_width=0.0)
     with pytest.raises(ValueError, match="min_width"):
         fit_sigmoid_transition(GRID, y, min_width=1e3)
+
+
+def test_standard_error_matches_the_scatter_of_the_estimate_over_noise_draws():
+    rng = np.random.default_rng(4)
+    temps = np.arange(300.0, 500.0, 10.0)
+    clean = 0.1 + 0.8 * ndtr((temps - 393.7) / 15.0)
+    fits = [fit_sigmoid_transition(temps, clean + 0.03 * rng.normal(size=temps.size))
+            for _ in range(300)]
+    estimates = np.array([f.estimate for f in fits])
+    se = np.array([f.estimate_se for f in fits])
+    assert np.isfinite(se).all() and (se > 0).all()
+    # the typical standard error is the scatter of the estimate, and +-1.96 se covers ~95 %
+    assert 0.75 < np.median(se) / estimates.std() < 1.33
+    assert 0.88 < np.mean(np.abs(estimates - 393.7) <= 1.96 * se) < 0.99
+
+
+def test_standard_error_is_infinite_without_degrees_of_freedom():
+    temps = np.array([300.0, 310.0, 320.0, 330.0])  # four points, four parameters
+    assert fit_sigmoid_transition(temps, [0.0, 0.1, 0.9, 1.0]).estimate_se == np.inf

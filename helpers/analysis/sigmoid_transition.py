@@ -35,6 +35,11 @@ class SigmoidTransition:
         low, high: the fitted plateaus at low and at high control values, descriptor units.
         fitted: ``(n,)`` the fitted curve at the given control values.
         rms_residual: root-mean-square residual of the fit, descriptor units.
+        estimate_se: standard error of ``estimate``, control units, from the curvature of the
+            least-squares fit (``s^2 (J^T J)^-1`` with ``s^2`` the residual variance over
+            ``n - 4`` degrees of freedom): it assumes independent, equal-variance residuals,
+            so it is a rough scale, and it is ``inf`` when the fit leaves no degrees of
+            freedom or the curvature is singular (e.g. the centre pinned at a bound).
     """
 
     estimate: float
@@ -43,6 +48,7 @@ class SigmoidTransition:
     high: float
     fitted: np.ndarray
     rms_residual: float
+    estimate_se: float = float("inf")
 
 
 def _step(x, centre, width, low, high):
@@ -95,4 +101,17 @@ def fit_sigmoid_transition(control, values, min_width: float | None = None
     centre, width, low, high = (float(v) for v in fit.x)
     fitted = _step(x, centre, width, low, high)
     return SigmoidTransition(estimate=centre, width=width, low=low, high=high, fitted=fitted,
-                             rms_residual=float(np.sqrt(np.mean((fitted - y) ** 2))))
+                             rms_residual=float(np.sqrt(np.mean((fitted - y) ** 2))),
+                             estimate_se=_centre_se(fit.jac, fitted - y))
+
+
+def _centre_se(jac: np.ndarray, residual: np.ndarray) -> float:
+    """Standard error of the first parameter (the centre) from the fit's Jacobian."""
+    dof = len(residual) - jac.shape[1]
+    if dof <= 0:
+        return float("inf")
+    info = jac.T @ jac
+    if not np.isfinite(info).all() or np.linalg.matrix_rank(info) < jac.shape[1]:
+        return float("inf")
+    var = float(residual @ residual) / dof * np.linalg.inv(info)[0, 0]
+    return float(np.sqrt(var)) if var >= 0 else float("inf")
