@@ -49,6 +49,7 @@ HEADLINES = {
                          ("complexity_own_latent_r2_knn", None),
                          ("wall_angle_circular_r", None)],
     "05_im2spec_spec2im": [("im2spec_r2_latent10", "im2spec_r2_latent2"),
+                           ("im2spec_r2_latent10", "im2spec_r2_polarity_baseline"),
                            ("im2spec_r2_gain", None), ("wall_error_ratio", None),
                            ("spec2im_ssim", "spec2im_ssim_mean_patch"),
                            ("spec2im_ssim", "spec2im_ssim_nearest_spectrum")],
