@@ -137,6 +137,27 @@ def test_confusion_hungarian_and_purity():
         SC.confusion_matrix(labels, labels[:5])
 
 
+def test_paired_accuracy_test_counts_only_the_discordant_items():
+    # a clear winner: a right on all 1000 items, b wrong on 20 of them
+    a = np.ones(1000, bool)
+    b = a.copy()
+    b[:20] = False
+    acc_a, acc_b, p, n = SC.paired_accuracy_test(a, b)
+    assert (acc_a, acc_b, n) == (1.0, 0.98, 20)
+    assert p == pytest.approx(2 * 0.5 ** 20)  # two-sided exact binomial, 20 of 20
+    # equal discordant counts (5 each way) on many shared errors: no difference, p = 1
+    a, b = np.zeros(1000, int), np.zeros(1000, int)
+    a[:5], b[5:10] = 1, 1
+    a[100:], b[100:] = 1, 1
+    acc_a, acc_b, p, n = SC.paired_accuracy_test(a, b)
+    assert acc_a == acc_b and n == 10 and p == pytest.approx(1.0)
+    assert SC.paired_accuracy_test(a, a)[2:] == (1.0, 0)  # no discordant item
+    with pytest.raises(ValueError, match="equal length"):
+        SC.paired_accuracy_test(a, a[:5])
+    with pytest.raises(ValueError, match="boolean"):
+        SC.paired_accuracy_test(a * 2, a)
+
+
 def test_latent_correlations_per_latent():
     rng = np.random.default_rng(3)
     factor = rng.normal(size=500)
@@ -188,3 +209,34 @@ def test_link_accuracy_counts_true_links_kept_by_the_predicted_ids():
                             [np.array([1, 2]), np.array([1, 3])]) == 1.0
     with pytest.raises(ValueError, match="same lengths"):
         SC.link_accuracy(true, [np.array([5, 6]), np.array([7, 6, 5])])
+
+
+def test_link_precision_penalises_wrong_joins_that_link_accuracy_ignores():
+    # object 1 leaves and object 2 arrives; the tracker joins them on one trajectory (11)
+    true = [np.array([0, 1]), np.array([0, 2])]
+    joined = [np.array([10, 11]), np.array([10, 11])]
+    assert SC.link_accuracy(true, joined) == 1.0  # the one true link (0 -> 0) is kept
+    assert SC.link_precision(true, joined) == pytest.approx(1 / 2)  # 1 -> 2 is wrong
+    assert SC.link_precision(true, [np.array([10, 11]), np.array([10, 12])]) == 1.0
+    # links across a missed frame (gap closing) are scored by the precision; the recall
+    # counts them only when its max_gap allows
+    gap_true = [np.array([0]), np.array([], int), np.array([0])]
+    gap_pred = [np.array([5]), np.array([], int), np.array([5])]
+    assert SC.link_precision(gap_true, gap_pred) == 1.0
+    assert SC.link_precision([np.array([0]), np.array([], int), np.array([1])], gap_pred) == 0.0
+    assert np.isnan(SC.link_accuracy(gap_true, gap_pred))
+    assert SC.link_accuracy(gap_true, gap_pred, max_gap=1) == 1.0
+    # detections without a true identity (-1) are excluded, but a switch of objects through
+    # one of them still counts as one wrong link
+    pred = [np.array([5]), np.array([5]), np.array([5])]
+    assert SC.link_precision([np.array([0]), np.array([-1]), np.array([0])], pred) == 1.0
+    assert SC.link_precision([np.array([0]), np.array([-1]), np.array([1])], pred) == 0.0
+    assert np.isnan(SC.link_precision([np.array([-1]), np.array([0])], [np.array([5])] * 2))
+    # or every link touching one of them counts as wrong (a lower bound): 0 of 2 links here
+    assert SC.link_precision([np.array([0]), np.array([-1]), np.array([0])], pred,
+                             unidentified="wrong") == 0.0
+    assert SC.link_precision(true, joined, unidentified="wrong") == pytest.approx(1 / 2)
+    with pytest.raises(ValueError, match="more than once"):
+        SC.link_precision([np.array([0, 1])], [np.array([5, 5])])
+    with pytest.raises(ValueError, match="unidentified"):
+        SC.link_precision(true, joined, unidentified="skip")

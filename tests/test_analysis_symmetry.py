@@ -219,6 +219,30 @@ def test_knn_r2_separates_informative_from_useless_features():
         knn_r2(y, informative[:10])
 
 
+def test_knn_r2_standardises_with_the_training_folds_only():
+    # heavy-tailed features: each fold's training mean and sd differ from the whole set's, so
+    # scaling on all samples (test folds included) gives other neighbours than the honest way
+    from sklearn.model_selection import KFold
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    from helpers.analysis import r2_score
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_t(1.5, size=(200, 2)) * [1.0, 30.0]
+    y = np.tanh(x[:, 0]) + 0.3 * rng.normal(size=200)
+    honest, leaky = np.empty(200), np.empty(200)
+    scaled_all = StandardScaler().fit_transform(x)
+    for train, test in KFold(5, shuffle=True, random_state=0).split(x):
+        scaler = StandardScaler().fit(x[train])
+        honest[test] = KNeighborsRegressor(10).fit(scaler.transform(x[train]), y[train]).predict(
+            scaler.transform(x[test]))
+        leaky[test] = KNeighborsRegressor(10).fit(scaled_all[train], y[train]).predict(
+            scaled_all[test])
+    assert r2_score(y, honest) != pytest.approx(r2_score(y, leaky), abs=1e-6)
+    assert knn_r2(y, x) == pytest.approx(r2_score(y, honest), abs=1e-12)
+
+
 def test_knn_r2_grouped_folds_catch_a_feature_that_only_marks_its_group():
     # 25 groups (e.g. locations) of 20 samples: y is fixed per group, and the feature is a
     # group tag unrelated to y. Shuffled folds match each sample to its own group's other

@@ -320,6 +320,20 @@ def test_select_structure_finds_the_generating_interaction(interaction):
     assert sel.log_evidence[interaction] == pytest.approx(sel.model.log_marginal_likelihood())
 
 
+def test_select_structure_keeps_every_candidate(tiny):
+    """Every fitted candidate is returned, so the evidence choice can be checked on held-out
+    data; the chosen one is ``model`` and each evidence is its model's."""
+    from helpers.models import select_structure
+
+    tr, te = tiny
+    sel = select_structure(MECHANISMS, tr.inputs, tr.y, device="cpu", epochs=3)
+    assert set(sel.models) == {"additive", "scaled"} and sel.models[sel.chosen] is sel.model
+    for key, model in sel.models.items():
+        assert model.config["structure"] == key
+        assert sel.log_evidence[key] == pytest.approx(model.log_marginal_likelihood())
+        assert np.isfinite(model.predict(te.inputs).mean).all()
+
+
 def test_select_structure_needs_two_candidates(tiny):
     from helpers.models import select_structure
 

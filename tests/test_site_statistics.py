@@ -7,6 +7,7 @@ import pytest
 from helpers.analysis.circular import wrap_angle
 from helpers.analysis.scores import within_group_abs_r
 from helpers.analysis.site_statistics import (
+    bond_orientation,
     column_intensities,
     coordination_numbers,
     von_mises_per_group,
@@ -36,6 +37,35 @@ def test_coordination_is_three_in_graphene_and_drops_at_a_vacancy():
     assert np.all(coordination_numbers(pos[centre], 1.7, others=pos) == 4)
     with pytest.raises(ValueError, match="cutoff"):
         coordination_numbers(pos, 0.0)
+
+
+def test_bond_orientation_tells_the_sublattices_and_a_turned_grain_apart():
+    pos = _honeycomb()
+    centre = np.linalg.norm(pos, axis=1) < 8
+    n_cells = len(pos) // 2  # _honeycomb: the first half is sublattice A, the second B
+    angle, order = bond_orientation(pos, 1.2 * 1.42)
+    assert np.allclose(order[centre], 1.0)  # three bonds at 120 degrees
+    a, b = angle[:n_cells][centre[:n_cells]], angle[n_cells:][centre[n_cells:]]
+    assert np.ptp(a) < 1e-9 and np.ptp(b) < 1e-9  # one direction per sublattice
+    assert abs(wrap_angle(3 * (a[0] - b[0]))) == pytest.approx(np.pi)  # 60 degrees apart
+    # a grain turned by 10 degrees moves the direction by 10 degrees (modulo 120)
+    t = np.radians(10)
+    turned = pos @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+    angle_t, _ = bond_orientation(turned, 1.2 * 1.42)
+    shift = np.abs(wrap_angle(3 * (angle_t[centre] - angle[centre]))) / 3
+    assert np.allclose(shift, t)
+    # a vacancy: its neighbours keep their direction, with two of three bonds (order 2/3);
+    # with separate candidate neighbours the point itself is skipped
+    victim = np.argmin(np.linalg.norm(pos, axis=1))
+    left = np.delete(pos, victim, axis=0)
+    ang2, order2 = bond_orientation(left, 1.2 * 1.42, others=left)
+    near = np.linalg.norm(left - pos[victim], axis=1) < 1.6
+    assert np.allclose(order2[near], 2 / 3)
+    assert np.allclose(wrap_angle(3 * (ang2[near] - np.delete(angle, victim)[near])), 0)
+    lone, lone_order = bond_orientation(np.array([[0.0, 0.0], [50.0, 50.0]]), 2.0)
+    assert np.isnan(lone).all() and np.all(lone_order == 0)
+    with pytest.raises(ValueError, match="symmetry"):
+        bond_orientation(pos, 1.7, symmetry=0)
 
 
 def test_von_mises_per_group_recovers_each_peak():

@@ -7,8 +7,8 @@ circular statistics, and every score against ground truth.
   population changes, class changes along trajectories;
 - :mod:`~helpers.analysis.sigmoid_transition`: a smooth step fitted to a per-condition
   descriptor, locating a diffuse transition between grid points;
-- :mod:`~helpers.analysis.site_statistics`: coordination numbers, one von Mises peak per group
-  of sites, Z-contrast ratios and background-subtracted column intensities;
+- :mod:`~helpers.analysis.site_statistics`: coordination numbers, bond orientations, one von
+  Mises peak per group of sites, Z-contrast ratios and background-subtracted column intensities;
 - :mod:`~helpers.analysis.regions`: particle cores grown into footprints, per-patch masks;
 - :mod:`~helpers.analysis.spectra`: (patch, spectrum) pairs, spatial splits, loop areas,
   maps and latent grids;
@@ -62,7 +62,7 @@ from .local_crystallography import (
     two_species,
 )
 from .regions import centre_masks, grow_labels
-from .repeats import mean_interval
+from .repeats import bounded_interval, mean_interval, ratio_interval
 from .scores import (
     DetectionScores,
     EventScores,
@@ -84,8 +84,10 @@ from .scores import (
     knn_r2,
     latent_correlations,
     link_accuracy,
+    link_precision,
     match_points,
     normalized_rmse,
+    paired_accuracy_test,
     patch_ssim,
     r2_score,
     recovery_r2,
@@ -95,6 +97,7 @@ from .scores import (
 )
 from .sigmoid_transition import SigmoidTransition, fit_sigmoid_transition
 from .site_statistics import (
+    bond_orientation,
     column_intensities,
     coordination_numbers,
     von_mises_per_group,
@@ -161,7 +164,9 @@ __all__ = [
     # scores
     "DetectionScores", "angle_error", "angle_leak", "circular_correlation", "cluster_purity",
     "confusion_matrix", "detection_scores", "error_ratio", "hungarian_accuracy",
-    "interval_coverage", "latent_correlations", "link_accuracy", "match_points",
+    "paired_accuracy_test",
+    "interval_coverage", "latent_correlations", "link_accuracy", "link_precision",
+    "match_points",
     "normalized_rmse", "patch_ssim", "r2_score", "recovery_r2",
     "expected_calibration_error", "knn_r2", "regret_auc", "reliability_curve",
     "knn_accuracy", "coverage_verdict", "error_curve_auc",
@@ -169,7 +174,8 @@ __all__ = [
     # sigmoid transition
     "SigmoidTransition", "fit_sigmoid_transition",
     # site statistics
-    "column_intensities", "coordination_numbers", "von_mises_per_group", "zcontrast_ratio",
+    "bond_orientation", "column_intensities", "coordination_numbers", "von_mises_per_group",
+    "zcontrast_ratio",
     # spectra
     "PairSet", "SpatialSplit", "latent_grid", "loop_area", "loop_map_from_arrays",
     "nearest_on_grid", "patch_loop_pairs", "spatial_split", "values_to_map",
@@ -178,7 +184,7 @@ __all__ = [
     "median_p_symmetric", "posterior_threshold", "rotational_asymmetry", "symmetry_posterior",
     "threshold_delta", "two_state_mixture",
     # repeats
-    "mean_interval",
+    "bounded_interval", "mean_interval", "ratio_interval",
     # unmixing
     "Unmixing", "interpolate_sparse", "line_fingerprint", "pca_scree", "scree_rank",
     "unmix_spectra",

@@ -1,5 +1,7 @@
 """Statistics over independent repeats (seeds, experiments): the confidence interval of a
-mean, used wherever a notebook compares two methods across seeds or repeats."""
+mean, used wherever a notebook compares two methods across seeds or repeats, its version for
+a score bounded above (an R^2 never exceeds 1) and for a ratio (positive, averaged on the log
+scale)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from scipy.stats import t as student_t
 
 from .._checks import real_array
 
-__all__ = ["mean_interval"]
+__all__ = ["bounded_interval", "mean_interval", "ratio_interval"]
 
 
 def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -22,3 +24,36 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     half = float(student_t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
     mean = float(v.mean())
     return mean, mean - half, mean + half
+
+
+def bounded_interval(values, upper: float = 1.0,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """Centre and confidence interval ``(centre, low, high)`` at ``level`` of a score bounded
+    above by ``upper`` (an R^2: ``upper = 1``), over independent repeats ``values`` (n,), n >= 2.
+
+    The gap to the bound, ``upper - v`` (for R^2 the unexplained fraction ``1 - R^2``), is
+    positive and has no other bound, so the Student-t interval is taken on ``log(upper - v)``
+    and mapped back: ``high`` stays below ``upper`` however few the repeats, and ``low`` can
+    be as far below as the spread asks. The centre is ``upper`` minus the geometric mean of
+    the gaps (at or above the plain mean of ``values``; close to it when the repeats agree).
+    """
+    v = np.asarray(real_array(values, "values"), dtype=np.float64).ravel()
+    if v.size and np.isfinite(v).all() and not (v < upper).all():
+        raise ValueError(f"values must lie below upper = {upper}, got max {v.max()}")
+    centre, low, high = mean_interval(np.log(upper - v) if v.size else v, level)
+    # a larger log gap is a lower score: the ends swap
+    return upper - float(np.exp(centre)), upper - float(np.exp(high)), upper - float(np.exp(low))
+
+
+def ratio_interval(ratios, level: float = 0.95) -> tuple[float, float, float]:
+    """Geometric mean and confidence interval ``(centre, low, high)`` at ``level`` of positive
+    ratios ``(n,)`` over independent repeats, n >= 2 (e.g. one method's error over another's).
+
+    The Student-t interval of the mean log ratio, exponentiated: both ends stay positive, and
+    a ratio and its inverse get mirror-image intervals (a plain mean of ratios does neither).
+    """
+    r = np.asarray(real_array(ratios, "ratios"), dtype=np.float64).ravel()
+    if r.size and np.isfinite(r).all() and not (r > 0).all():
+        raise ValueError(f"ratios must be positive, got min {r.min()}")
+    centre, low, high = mean_interval(np.log(r) if r.size else r, level)
+    return float(np.exp(centre)), float(np.exp(low)), float(np.exp(high))

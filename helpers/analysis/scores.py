@@ -11,8 +11,8 @@ like ``sklearn.metrics``:
   :func:`error_ratio`;
 - detection of positions: :func:`match_points`, :func:`detection_scores`
   (:class:`DetectionScores`);
-- tracking: :func:`link_accuracy`; events along trajectories (class changes):
-  :func:`event_scores` (:class:`EventScores`);
+- tracking: :func:`link_accuracy` (recall of the links), :func:`link_precision`; events
+  along trajectories (class changes): :func:`event_scores` (:class:`EventScores`);
 - probabilities and latents: :func:`reliability_curve`, :func:`expected_calibration_error`,
   :func:`knn_r2`.
 
@@ -34,6 +34,7 @@ __all__ = [
     "angle_leak",
     "confusion_matrix",
     "hungarian_accuracy",
+    "paired_accuracy_test",
     "cluster_purity",
     "latent_correlations",
     "recovery_r2",
@@ -47,6 +48,7 @@ __all__ = [
     "DetectionScores",
     "detection_scores",
     "link_accuracy",
+    "link_precision",
     "reliability_curve",
     "expected_calibration_error",
     "knn_r2",
@@ -152,26 +154,29 @@ def angle_leak(y_true, z, symmetry=(1, 2), n_neighbors: int = 15, seed: int = 0)
     ``(N, D)`` encodes.
 
     The circular correlation between ``y_true`` and the angle predicted from ``z`` by
-    k-nearest-neighbour regression of ``(cos n t, sin n t)`` (5-fold cross-validated), the
-    highest over the symmetries ``n`` in ``symmetry`` (default 1 and 2: a plain VAE often
-    encodes an elongated object's axis, i.e. the angle modulo pi). ~1 for latents that encode
-    the rotation, ~0 for rotation-invariant ones.
+    k-nearest-neighbour regression of ``(cos n t, sin n t)`` (5-fold cross-validated, latents
+    standardised with the training folds' statistics), the highest over the symmetries ``n``
+    in ``symmetry`` (default 1 and 2: a plain VAE often encodes an elongated object's axis,
+    i.e. the angle modulo pi). ~1 for latents that encode the rotation, ~0 for
+    rotation-invariant ones.
     """
     from sklearn.model_selection import KFold, cross_val_predict
     from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     angle = _angles(y_true, "y_true")
     z = np.asarray(real_array(z, "z"), dtype=np.float64).reshape(len(z), -1)
     if len(z) != len(angle):
         raise ValueError(f"z has {len(z)} rows but y_true has {len(angle)} angles")
-    zs = StandardScaler().fit_transform(z)
     folds = KFold(5, shuffle=True, random_state=seed)
+    # standardised with the training folds' statistics only, as the regression is
+    model = make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors))
     best = -1.0
     for n in np.atleast_1d(symmetry):
         t = angle * int(n)
         target = np.c_[np.cos(t), np.sin(t)]
-        pred = cross_val_predict(KNeighborsRegressor(n_neighbors), zs, target, cv=folds)
+        pred = cross_val_predict(model, z, target, cv=folds)
         best = max(best, circular_correlation(t, np.arctan2(pred[:, 1], pred[:, 0])))
     return best
 
@@ -199,6 +204,38 @@ def hungarian_accuracy(y_true, y_pred, n_classes: int | None = None) -> float:
     m = confusion_matrix(y_true, y_pred, n_classes)
     rows, cols = linear_sum_assignment(-m)
     return float(m[rows, cols].sum() / m.sum())
+
+
+def paired_accuracy_test(correct_a, correct_b) -> tuple[float, float, float, int]:
+    """McNemar's exact test: do two methods scored on the *same* items differ in accuracy?
+
+    Only the discordant items count: ``b`` items that method a gets right and b wrong, ``c``
+    the reverse. Under "equally accurate" each discordant item goes either way with
+    probability 1/2, so the two-sided p is the exact binomial test of ``b`` in ``b + c``.
+    The items of one data set are the repeats, so it says nothing about other data sets.
+
+    Args:
+        correct_a: ``(N,)`` bool (or 0/1), whether method a got item i right.
+        correct_b: ``(N,)`` bool (or 0/1), the same for method b, items in the same order.
+
+    Returns:
+        ``(accuracy_a, accuracy_b, p_value, n_discordant)``: accuracies in [0, 1], the
+        two-sided p (1.0 when no item is discordant) and ``b + c``.
+    """
+    from scipy.stats import binomtest
+
+    a, b = (np.asarray(x).reshape(-1) for x in (correct_a, correct_b))
+    if a.shape != b.shape or not len(a):
+        raise ValueError(f"correct_a {a.shape} and correct_b {b.shape} must be non-empty and "
+                         "of equal length")
+    for x, name in ((a, "correct_a"), (b, "correct_b")):
+        if not np.isin(x, (0, 1)).all():
+            raise ValueError(f"{name} must be boolean (or 0/1)")
+    a, b = a.astype(bool), b.astype(bool)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    n = only_a + only_b
+    p = 1.0 if n == 0 else float(binomtest(only_a, n, 0.5).pvalue)
+    return float(a.mean()), float(b.mean()), p, n
 
 
 def cluster_purity(y_true, y_pred) -> float:
@@ -511,34 +548,91 @@ def _scores(n_pred, n_true, n_matched, confusion, mean_d, pairs) -> DetectionSco
 # --------------------------------------------------------------------------------------------
 # tracking
 # --------------------------------------------------------------------------------------------
-def link_accuracy(y_true, y_pred) -> float:
-    """Fraction of true consecutive links that the predicted ids reproduce.
+def _links_by_id(ids_per_frame, max_step: int | None) -> list[tuple[int, int, int, int]]:
+    """Links ``(t, i, t2, j)`` between successive detections that carry the same id.
+
+    Detections with an id < 0 are left out; the detections of each id, in frame order, are
+    linked in pairs, keeping only pairs at most ``max_step`` frames apart (``None``: any).
+    """
+    where: dict[int, list[tuple[int, int]]] = {}
+    for t, frame in enumerate(ids_per_frame):
+        frame = np.asarray(frame)
+        ok = frame[frame >= 0]
+        if len(np.unique(ok)) != len(ok):
+            raise ValueError(f"frame {t}: an id occurs more than once in one frame")
+        for i in np.flatnonzero(frame >= 0):
+            where.setdefault(int(frame[i]), []).append((t, int(i)))
+    return [(t, i, t2, j) for dets in where.values() for (t, i), (t2, j) in zip(dets, dets[1:])
+            if max_step is None or t2 - t <= max_step]
+
+
+def _tracking_pair(y_true, y_pred) -> tuple[list, list]:
+    if len(y_pred) != len(y_true):
+        raise ValueError(f"y_true has {len(y_true)} frames but y_pred {len(y_pred)}")
+    y_true, y_pred = [np.asarray(a) for a in y_true], [np.asarray(a) for a in y_pred]
+    for t, (a, b) in enumerate(zip(y_true, y_pred)):
+        if a.shape != b.shape:
+            raise ValueError(f"frame {t}: y_true and y_pred must have the same lengths")
+    return y_true, y_pred
+
+
+def link_accuracy(y_true, y_pred, max_gap: int = 0) -> float:
+    """Recall of the links: fraction of true links that the predicted ids reproduce.
+
+    A true link joins two successive detections of the same true object, at most
+    ``max_gap + 1`` frames apart (``max_gap=0``: frames ``t`` and ``t + 1`` only; set it to
+    the tracker's ``max_gap`` so that links bridging a missed detection count too). It is kept
+    when both detections carry the same predicted id (>= 0). A wrong join (two objects on one
+    trajectory) costs nothing here; :func:`link_precision` scores that.
 
     Args:
         y_true, y_pred: lists of ``T`` integer arrays ``(N_t,)``, the true and the predicted
-            id of every object (e.g. ``Tracks.ids``), the same objects in the same order in
-            both (ids < 0 in ``y_true`` mark objects without a true identity and are skipped).
+            id of every detection (e.g. ``Tracks.ids``), the same detections in the same order
+            in both (ids < 0 in ``y_true`` mark detections without a true identity and are
+            skipped; an id occurs at most once per frame).
+        max_gap: number of missed frames a true link may span.
 
     Returns:
-        Over every object present in frames ``t`` and ``t + 1`` (by true id), the fraction
-        whose two detections carry the same predicted id, in [0, 1] (nan if there are none).
+        The fraction of true links kept, in [0, 1] (nan if there are none).
     """
-    if len(y_pred) != len(y_true):
-        raise ValueError(f"y_true has {len(y_true)} frames but y_pred {len(y_pred)}")
-    good = total = 0
-    for t in range(len(y_true) - 1):
-        ta, tb = np.asarray(y_true[t]), np.asarray(y_true[t + 1])
-        pa, pb = np.asarray(y_pred[t]), np.asarray(y_pred[t + 1])
-        if ta.shape != pa.shape or tb.shape != pb.shape:
-            raise ValueError(f"frame {t}: y_true and y_pred must have the same lengths")
-        pos_b = {int(k): i for i, k in enumerate(tb) if k >= 0}
-        for i, k in enumerate(ta):
-            j = pos_b.get(int(k)) if k >= 0 else None
-            if j is None:
-                continue
-            total += 1
-            good += int(pa[i] == pb[j])
-    return good / total if total else float("nan")
+    y_true, y_pred = _tracking_pair(y_true, y_pred)
+    links = _links_by_id(y_true, max_gap + 1)
+    kept = [y_pred[t][i] >= 0 and y_pred[t][i] == y_pred[t2][j] for t, i, t2, j in links]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
+def link_precision(y_true, y_pred, unidentified: str = "exclude") -> float:
+    """Precision of the links: fraction of the tracker's links that join the same true object.
+
+    The links are those between successive detections of one predicted trajectory (same
+    predicted id >= 0), whatever the frames between them, so a link that the tracker made
+    across a missed detection (gap closing) is scored like any other. Detections without a
+    true identity (id < 0 in ``y_true``) cannot be checked:
+
+    - ``unidentified="exclude"`` (default): they are left out, and each predicted trajectory
+      is read through its identified detections only, so a switch from object a to object b
+      via an unidentified detection still counts as one wrong link (a -> b);
+    - ``unidentified="wrong"``: every link the tracker made is scored as it is, and one that
+      touches an unidentified detection counts as wrong (a lower bound of the precision).
+
+    Args:
+        y_true, y_pred: lists of ``T`` integer arrays ``(N_t,)`` as in :func:`link_accuracy`
+            (a predicted id occurs at most once per frame, as in ``Tracks.ids``).
+        unidentified: ``"exclude"`` or ``"wrong"``, see above.
+
+    Returns:
+        The fraction of scored links whose two detections share the true id, in [0, 1]
+        (nan if there are none).
+    """
+    if unidentified not in ("exclude", "wrong"):
+        raise ValueError(f"unidentified must be 'exclude' or 'wrong', got {unidentified!r}")
+    y_true, y_pred = _tracking_pair(y_true, y_pred)
+    if unidentified == "exclude":
+        # predicted ids of the identified detections only; the others get -1 (no trajectory)
+        y_pred = [np.where(a >= 0, b, -1) for a, b in zip(y_true, y_pred)]
+    links = _links_by_id(y_pred, None)
+    right = [y_true[t][i] >= 0 and y_true[t][i] == y_true[t2][j] for t, i, t2, j in links]
+    return float(np.mean(right)) if right else float("nan")
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,16 +684,19 @@ def expected_calibration_error(y_true, y_prob, n_bins: int = 10) -> float:
 def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int = 0,
            groups=None) -> float:
     """How well ``features`` ``(N, D)`` determine a quantity ``y_true`` ``(N,)``: the R^2 of a
-    k-nearest-neighbour regression (features standardised, ``n_folds``-fold cross-validated
-    out-of-fold predictions, folds shuffled by ``seed``). 1: the features fix the quantity;
-    about 0 or below: they carry none of it. Nonlinear and invariant to rescaling each
-    feature, so latents that encode the quantity through any smooth curve score high.
+    k-nearest-neighbour regression (``n_folds``-fold cross-validated out-of-fold predictions,
+    folds shuffled by ``seed``; the features are standardised with the training folds' mean
+    and standard deviation, so no statistic of a test sample enters its own prediction).
+    1: the features fix the quantity; about 0 or below: they carry none of it. Nonlinear and
+    invariant to rescaling each feature, so latents that encode the quantity through any
+    smooth curve score high.
 
     ``groups`` ``(N,)`` (optional): labels of samples that must share a fold (e.g. spatial
     blocks, so that neighbours of a test sample never sit in its training folds); the folds
     are then grouped (``GroupKFold``, no shuffling) and ``seed`` is unused."""
     from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
     from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     t = _finite(y_true, "y_true", 1)
@@ -623,8 +720,9 @@ def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int 
                              f"{n_folds}: use coarser folds or finer groups")
         folds = GroupKFold(int(n_folds))
         k = min(k, min(len(train) for train, _ in folds.split(x, t, labels)))
-    pred = cross_val_predict(KNeighborsRegressor(k), StandardScaler().fit_transform(x), t,
-                             cv=folds, groups=labels)
+    # the scaling is fitted on each fold's training samples only, as the regression is
+    model = make_pipeline(StandardScaler(), KNeighborsRegressor(k))
+    pred = cross_val_predict(model, x, t, cv=folds, groups=labels)
     return r2_score(t, pred)
 
 

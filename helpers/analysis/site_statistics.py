@@ -3,6 +3,8 @@ sites, and the Z-contrast of HAADF column intensities.
 
 - :func:`coordination_numbers`: neighbours of each site within a cutoff (a simple, model-free
   descriptor of local order: 3 in perfect graphene, fewer at edges, holes and vacancies);
+- :func:`bond_orientation`: the n-fold direction and order of the bonds of each site to its
+  neighbours (a model-free orientation: the sublattice and grain of a graphene atom);
 - :func:`von_mises_per_group`: a :class:`~helpers.analysis.circular.VonMisesMixture` with one
   component fitted to each group of angles (e.g. each grain x sublattice);
 - :func:`zcontrast_ratio`: the intensity ratio of two atomic columns under the HAADF
@@ -18,7 +20,7 @@ from .._checks import real_array
 from ..features import _points as point_rows
 from .circular import VonMisesMixture, circular_mean, wrap_angle
 
-__all__ = ["coordination_numbers", "von_mises_per_group", "zcontrast_ratio",
+__all__ = ["bond_orientation", "coordination_numbers", "von_mises_per_group", "zcontrast_ratio",
            "column_intensities"]
 
 
@@ -49,6 +51,51 @@ def coordination_numbers(points, cutoff: float, others=None) -> np.ndarray:
         return np.zeros(len(p), dtype=np.int64)
     counts = cKDTree(q).query_ball_point(p, cutoff, return_length=True)
     return np.asarray(counts, dtype=np.int64) - (1 if others is None else 0)
+
+
+def bond_orientation(points, cutoff: float, others=None, symmetry: int = 3
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``symmetry``-fold direction and order of the bonds of each point to its neighbours.
+
+    With ``phi_j`` the direction of the bond to each neighbour within ``cutoff``
+    (``arctan2(d_row, d_col)``, radians), ``psi = sum_j exp(i s phi_j) / s`` (``s`` =
+    ``symmetry``, the coordination of the ideal site: 3 in graphene). Its direction
+    ``arg(psi) / s`` is the orientation of the site modulo ``2 pi / s`` (the two graphene
+    sublattices lie ``pi / 3`` apart, a grain turned by ``delta`` moves both by ``delta``);
+    its size ``|psi|`` is 1 for ``s`` neighbours at ``2 pi / s`` and smaller for missing or
+    bent bonds (the bond-orientational order parameter).
+
+    Args:
+        points: ``(N, 2+)`` positions (row, col; any unit).
+        cutoff: neighbour distance, same unit, > 0 (for graphene 1.2 bond lengths).
+        others: optional ``(M, 2+)`` candidate neighbours (default: the points themselves); a
+            neighbour at the point's own position (the point itself) is skipped.
+        symmetry: ``s``, the rotational order of the ideal site, >= 1.
+
+    Returns:
+        ``(angle, order)``: ``(N,)`` float64 each; ``angle`` in ``[0, 2 pi / s)``, NaN for a
+        point without neighbours, and ``order`` = ``|psi|`` (0 without neighbours).
+    """
+    from scipy.spatial import cKDTree
+
+    p = _points(points, "points")
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise ValueError(f"cutoff must be a positive distance, got {cutoff!r}")
+    if int(symmetry) != symmetry or symmetry < 1:
+        raise ValueError(f"symmetry must be a positive integer, got {symmetry!r}")
+    s = int(symmetry)
+    q = p if others is None else _points(others, "others")
+    psi = np.zeros(len(p), dtype=complex)
+    if len(p) and len(q):
+        near = cKDTree(q).query_ball_point(p, cutoff)
+        i = np.repeat(np.arange(len(p)), [len(n) for n in near])
+        j = np.fromiter((k for n in near for k in n), dtype=np.int64, count=len(i))
+        d = q[j] - p[i]
+        bond = np.hypot(d[:, 0], d[:, 1]) > 1e-9 * cutoff  # not the point itself
+        np.add.at(psi, i[bond], np.exp(1j * s * np.arctan2(d[bond, 0], d[bond, 1])) / s)
+    order = np.abs(psi)
+    angle = np.where(order > 0, np.mod(np.angle(psi) / s, 2 * np.pi / s), np.nan)
+    return angle, order
 
 
 def von_mises_per_group(angles, groups) -> VonMisesMixture:

@@ -887,12 +887,16 @@ class StructureSelection:
         model: the fitted :class:`Divide` of ``chosen``.
         log_evidence: structure -> ``log p(y | X)`` (nats) of its fitted model.
         n: number of training targets.
+        models: structure -> its fitted :class:`Divide` (every candidate, so that the choice
+            can be checked on held-out data: the evidence is computed on the training data
+            after fitting the encoders and hyper-parameters to them).
     """
 
     chosen: str
     model: Divide
     log_evidence: dict[str, float]
     n: int
+    models: dict[str, Divide] = field(default_factory=dict)
 
     @property
     def margin(self) -> float:
@@ -936,7 +940,7 @@ def select_structure(
         models[key], evidence[key] = model, model.log_marginal_likelihood()
     chosen = max(evidence, key=evidence.get)
     return StructureSelection(chosen=chosen, model=models[chosen], log_evidence=evidence,
-                              n=len(np.asarray(y)))
+                              n=len(np.asarray(y)), models=models)
 
 
 # --------------------------------------------------------------------------------------------

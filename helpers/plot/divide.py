@@ -34,7 +34,7 @@ def _check_maps(maps: Mapping[str, np.ndarray]) -> None:
 
 
 def plot_component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str, np.ndarray],
-                        units: str = "", centre: bool = True):
+                        units: str = "", centre: bool = True, missing: str = "no site"):
     """True (top row) and recovered (bottom row) contribution maps, one column per mechanism.
 
     Args:
@@ -43,6 +43,8 @@ def plot_component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str,
         units: label of the colour bars (the signal's units).
         centre: subtract each map's mean (additive contributions are identifiable only up to
             a constant); each column shares one colour scale.
+        missing: what the NaN grid points are, named in the titles of maps that have them
+            (drawn grey).
 
     Returns:
         The ``Figure``.
@@ -53,7 +55,10 @@ def plot_component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str,
     if not names:
         raise ValueError("truth and recovered share no mechanism name")
     _check_maps({**{f"t{k}": truth[k] for k in names}, **{f"r{k}": recovered[k] for k in names}})
-    fig, axes = plt.subplots(2, len(names), figsize=(3.6 * len(names), 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(3.9 * len(names), 6.4), squeeze=False)
+    # grid points without a site (NaN) are grey background, not the colour of zero
+    cmap = plt.get_cmap("RdBu_r").copy()
+    cmap.set_bad("0.75")
     for j, name in enumerate(names):
         pair = [np.asarray(truth[name], float), np.asarray(recovered[name], float)]
         if centre:
@@ -61,10 +66,12 @@ def plot_component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str,
         lim = max(np.nanmax(np.abs(m)) for m in pair) or 1.0
         for i, (m, row) in enumerate(zip(pair, ("true", "recovered"))):
             ax = axes[i, j]
-            im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax.set_title(f"{name}: {row}")
+            im = ax.imshow(m, cmap=cmap, vmin=-lim, vmax=lim)
+            ax.set_title(f"{name}: {row}" + (f" (grey: {missing})" if np.isnan(m).any() else ""),
+                         fontsize=9)
             ax.set_xlabel("col (sites)")
-            ax.set_ylabel("row (sites)")
+            if j == 0:
+                ax.set_ylabel("row (sites)")
             fig.colorbar(im, ax=ax, shrink=0.8, label=units)
     fig.tight_layout()
     return fig
