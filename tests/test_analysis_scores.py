@@ -240,3 +240,11 @@ def test_link_precision_penalises_wrong_joins_that_link_accuracy_ignores():
         SC.link_precision([np.array([0, 1])], [np.array([5, 5])])
     with pytest.raises(ValueError, match="unidentified"):
         SC.link_precision(true, joined, unidentified="skip")
+
+
+def test_link_accuracy_does_not_keep_links_of_unassigned_detections():
+    # the tracker left both detections of a true link without a trajectory (id -1)
+    assert SC.link_accuracy([np.array([0]), np.array([0])],
+                            [np.array([-1]), np.array([-1])]) == 0.0
+    assert SC.link_accuracy([np.array([0]), np.array([0])],
+                            [np.array([4]), np.array([4])]) == 1.0

@@ -281,6 +281,25 @@ def test_hysteresis_mechanisms_inputs_and_targets():
         hysteresis_mechanisms(object())
 
 
+def test_prediction_log_density_is_the_gaussian_logpdf_of_each_measurement():
+    from scipy.stats import norm
+
+    from helpers.models.divide import DividePrediction
+
+    pred = DividePrediction(mean=np.array([0.0, 1.0, -2.0]), variance=np.array([0.5, 1.0, 3.0]),
+                            noise_variance=0.5)
+    y = np.array([0.3, 1.0, 0.5])
+    lpd = pred.log_density(y)
+    assert lpd.shape == (3,) and lpd.dtype == np.float64
+    sd = np.sqrt(pred.variance + 0.5)  # predictive: f's variance plus the noise
+    np.testing.assert_allclose(lpd, norm.logpdf(y, pred.mean, sd), rtol=1e-12)
+    assert pred.log_density([0.0, 1.0, -2.0])[0] == pytest.approx(-0.5 * np.log(2 * np.pi))
+    # measurements near the mean are more probable than far ones
+    assert pred.log_density(pred.mean + 0.1).mean() > pred.log_density(pred.mean + 5.0).mean()
+    with pytest.raises(ValueError, match="shape"):
+        pred.log_density(np.zeros(2))
+
+
 # -- model selection by the evidence ----------------------------------------------------------
 def test_log_marginal_likelihood_is_the_gaussian_density_of_the_targets():
     import torch

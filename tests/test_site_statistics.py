@@ -139,3 +139,11 @@ def test_site_inputs_use_the_point_check():
     labelled = np.column_stack([pos, np.arange(len(pos)) % 2])
     np.testing.assert_array_equal(coordination_numbers(labelled, 1.7),
                                   coordination_numbers(pos, 1.7))
+
+
+def test_bond_orientation_reads_a_known_bond_direction():
+    # three bonds at 30, 150 and 270 degrees (arctan2(d_row, d_col)): direction pi / 6
+    phi = np.radians([30.0, 150.0, 270.0])
+    pts = np.r_[[[0.0, 0.0]], np.c_[np.sin(phi), np.cos(phi)]]
+    angle, order = bond_orientation(pts[:1], 1.5, others=pts)
+    assert angle[0] == pytest.approx(np.pi / 6) and order[0] == pytest.approx(1.0)

@@ -40,9 +40,9 @@ def bounded_interval(values, upper: float = 1.0,
     v = np.asarray(real_array(values, "values"), dtype=np.float64).ravel()
     if v.size and np.isfinite(v).all() and not (v < upper).all():
         raise ValueError(f"values must lie below upper = {upper}, got max {v.max()}")
-    centre, low, high = mean_interval(np.log(upper - v) if v.size else v, level)
-    # a larger log gap is a lower score: the ends swap
-    return upper - float(np.exp(centre)), upper - float(np.exp(high)), upper - float(np.exp(low))
+    # the geometric-mean interval of the gaps; a larger gap is a lower score: the ends swap
+    centre, low, high = ratio_interval(upper - v, level)
+    return upper - centre, upper - high, upper - low
 
 
 def ratio_interval(ratios, level: float = 0.95) -> tuple[float, float, float]:

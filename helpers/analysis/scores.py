@@ -149,6 +149,19 @@ def angle_error(y_true, y_pred, symmetry: int = 1) -> np.ndarray:
     return d / symmetry
 
 
+def _knn_out_of_fold(x, target, k: int, folds, groups=None) -> np.ndarray:
+    """Out-of-fold k-nearest-neighbour predictions of ``target`` ``(N,)`` or ``(N, m)`` from
+    ``x`` ``(N, D)`` over the splitter ``folds``; the features are standardised with each
+    training fold's mean and standard deviation only, as the regression is fitted."""
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), KNeighborsRegressor(k))
+    return cross_val_predict(model, x, target, cv=folds, groups=groups)
+
+
 def angle_leak(y_true, z, symmetry=(1, 2), n_neighbors: int = 15, seed: int = 0) -> float:
     """How much of the true angle ``y_true`` ``(N,)`` (radians) a set of latents ``z``
     ``(N, D)`` encodes.
@@ -160,23 +173,17 @@ def angle_leak(y_true, z, symmetry=(1, 2), n_neighbors: int = 15, seed: int = 0)
     i.e. the angle modulo pi). ~1 for latents that encode the rotation, ~0 for
     rotation-invariant ones.
     """
-    from sklearn.model_selection import KFold, cross_val_predict
-    from sklearn.neighbors import KNeighborsRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.model_selection import KFold
 
     angle = _angles(y_true, "y_true")
     z = np.asarray(real_array(z, "z"), dtype=np.float64).reshape(len(z), -1)
     if len(z) != len(angle):
         raise ValueError(f"z has {len(z)} rows but y_true has {len(angle)} angles")
     folds = KFold(5, shuffle=True, random_state=seed)
-    # standardised with the training folds' statistics only, as the regression is
-    model = make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors))
     best = -1.0
     for n in np.atleast_1d(symmetry):
         t = angle * int(n)
-        target = np.c_[np.cos(t), np.sin(t)]
-        pred = cross_val_predict(model, z, target, cv=folds)
+        pred = _knn_out_of_fold(z, np.c_[np.cos(t), np.sin(t)], n_neighbors, folds)
         best = max(best, circular_correlation(t, np.arctan2(pred[:, 1], pred[:, 0])))
     return best
 
@@ -694,10 +701,7 @@ def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int 
     ``groups`` ``(N,)`` (optional): labels of samples that must share a fold (e.g. spatial
     blocks, so that neighbours of a test sample never sit in its training folds); the folds
     are then grouped (``GroupKFold``, no shuffling) and ``seed`` is unused."""
-    from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
-    from sklearn.neighbors import KNeighborsRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.model_selection import GroupKFold, KFold
 
     t = _finite(y_true, "y_true", 1)
     x = _finite(features, "features", (1, 2))
@@ -720,10 +724,7 @@ def knn_r2(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed: int 
                              f"{n_folds}: use coarser folds or finer groups")
         folds = GroupKFold(int(n_folds))
         k = min(k, min(len(train) for train, _ in folds.split(x, t, labels)))
-    # the scaling is fitted on each fold's training samples only, as the regression is
-    model = make_pipeline(StandardScaler(), KNeighborsRegressor(k))
-    pred = cross_val_predict(model, x, t, cv=folds, groups=labels)
-    return r2_score(t, pred)
+    return r2_score(t, _knn_out_of_fold(x, t, k, folds, labels))
 
 
 # --------------------------------------------------------------------------------------------

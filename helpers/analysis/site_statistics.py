@@ -63,7 +63,8 @@ def bond_orientation(points, cutoff: float, others=None, symmetry: int = 3
     ``arg(psi) / s`` is the orientation of the site modulo ``2 pi / s`` (the two graphene
     sublattices lie ``pi / 3`` apart, a grain turned by ``delta`` moves both by ``delta``);
     its size ``|psi|`` is 1 for ``s`` neighbours at ``2 pi / s`` and smaller for missing or
-    bent bonds (the bond-orientational order parameter).
+    bent bonds (the bond-orientational order parameter); more than ``s`` neighbours within
+    the cutoff can push it above 1 (at most ``n / s`` for ``n`` neighbours).
 
     Args:
         points: ``(N, 2+)`` positions (row, col; any unit).

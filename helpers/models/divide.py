@@ -97,6 +97,15 @@ class DividePrediction:
         sd = np.sqrt(self.predictive_variance if observed else self.variance)
         return self.mean - z * sd, self.mean + z * sd
 
+    def log_density(self, y) -> np.ndarray:
+        """(N,) Gaussian log predictive density (nats) of measurements ``y`` (N,): each under
+        ``N(mean, predictive_variance)``."""
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != self.mean.shape:
+            raise ValueError(f"y must have shape {self.mean.shape}, got {y.shape}")
+        var = np.asarray(self.predictive_variance, dtype=np.float64)
+        return -0.5 * (np.log(2.0 * np.pi * var) + (y - self.mean) ** 2 / var)
+
 
 @dataclass
 class ActiveLearningResult:
