@@ -171,7 +171,8 @@ class LatentMapExplorer:
 
     def __init__(self, z, patches, frames, positions, frame_index=None, *, dims=(0, 1),
                  n_neighbours: int = 8, labels=None, max_points: int = 4000,
-                 cmap: str = "viridis", frame_cmap: str = "gray", figsize=(12.0, 3.8)):
+                 cmap: str = "viridis", frame_cmap: str = "gray", figsize=(12.0, 3.8),
+                 value_label: str | None = None, bad_colour: str = "white"):
         import ipywidgets as w
 
         self.points, self.dims = _as_points(z, dims)
@@ -207,6 +208,7 @@ class LatentMapExplorer:
         self.labels = tuple(labels) if labels is not None else (
             f"$z_{{{self.dims[0] + 1}}}$", f"$z_{{{self.dims[1] + 1}}}$")
         self.cmap, self.frame_cmap, self.figsize = cmap, frame_cmap, figsize
+        self.value_label, self.bad_colour = value_label, bad_colour
         lo, hi = self.points.min(0), self.points.max(0)
         self._scale = np.where(hi > lo, hi - lo, 1.0)  # the plot's scale per column
         # the scatter shows an evenly strided subset when there are many points (no RNG)
@@ -294,10 +296,11 @@ class LatentMapExplorer:
         return tile_mosaic(grid, pad=self.TILE_PAD, fill=np.nan)
 
     def patch_colormap(self):
-        """The patches' colormap ``cmap`` with white as its bad colour (the NaN gaps)."""
+        """The patches' colormap ``cmap`` with ``bad_colour`` (default white) as its bad colour
+        (the NaN gaps)."""
         import matplotlib
 
-        return matplotlib.colormaps[self.cmap].with_extremes(bad="white")  # a copy
+        return matplotlib.colormaps[self.cmap].with_extremes(bad=self.bad_colour)  # a copy
 
     def update(self) -> None:
         """Recompute the neighbours of the current point and redraw the panels."""
@@ -307,14 +310,16 @@ class LatentMapExplorer:
         here = self.neighbours[self.frame_index[self.neighbours] == self.frame_shown]
         self.positions_shown = self.positions[here]
         self.patches_shown = self.patches[self.neighbours]
-        self.image.value = self._render(here)
+        self.image.value = self._render()
         listed = ", ".join(f"{i} (frame {self.frame_index[i]})" for i in self.neighbours[:8])
         more = " ..." if len(self.neighbours) > 8 else ""
         self.summary.value = (f"point ({self.point[0]:.3g}, {self.point[1]:.3g}); nearest "
                               f"patches: {listed}{more}")
 
-    def _render(self, here: np.ndarray) -> bytes:
-        """The three panels as PNG bytes (a standalone Figure: no pyplot state touched)."""
+    def panels_figure(self):
+        """The three panels (scatter, patches, frame) of the current selection as a standalone
+        matplotlib ``Figure`` (no pyplot state touched). With ``value_label``, the patches and
+        the frame each get a colour bar of their values, labelled with it."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -329,20 +334,27 @@ class LatentMapExplorer:
         ax_z.set_xlabel(self.labels[0])
         ax_z.set_ylabel(self.labels[1])
         ax_z.set_title("latent plane: + selected point", fontsize=9)
-        ax_p.imshow(self.tile_mosaic(), cmap=self.patch_colormap())
+        im_p = ax_p.imshow(self.tile_mosaic(), cmap=self.patch_colormap())
         ax_p.set_axis_off()
         ax_p.set_title(f"{len(nb)} nearest patches (nearest top left)", fontsize=9)
-        ax_f.imshow(self.frames[self.frame_shown], cmap=self.frame_cmap)
-        pos = self.positions[here]
+        im_f = ax_f.imshow(self.frames[self.frame_shown], cmap=self.frame_cmap)
+        if self.value_label is not None:
+            fig.colorbar(im_p, ax=ax_p, label=self.value_label)
+            fig.colorbar(im_f, ax=ax_f, label=self.value_label)
+        pos = self.positions_shown  # the neighbours on the frame shown
         ax_f.scatter(pos[:, 1], pos[:, 0], s=60, facecolors="none", edgecolors="C3", lw=1.5)
         first = self.positions[nb[0]]
         ax_f.plot(first[1], first[0], "x", color="C1", ms=9, mew=2)
-        ax_f.set_title(f"frame {self.frame_shown}: {len(here)} of {len(nb)} here "
+        ax_f.set_title(f"frame {self.frame_shown}: {len(pos)} of {len(nb)} here "
                        "(x = nearest)", fontsize=9)
         ax_f.set_xlabel("col (px)")
         ax_f.set_ylabel("row (px)")
+        return fig
+
+    def _render(self) -> bytes:
+        """The three panels as PNG bytes."""
         buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        self.panels_figure().savefig(buf, format="png")
         return buf.getvalue()
 
     def _repr_mimebundle_(self, **kwargs):
@@ -377,7 +389,11 @@ def latent_map_explorer(z, patches, frames, positions, frame_index=None, **kwarg
         positions: ``(N, 2)`` ``(row, col)`` pixel centre of each patch in its frame.
         frame_index: ``(N,)`` int frame of each patch (optional for a single image).
         **kwargs: ``dims``, ``n_neighbours`` (8), ``labels`` (axis names), ``max_points``
-            (scatter points drawn, 4000), ``cmap`` (patches), ``frame_cmap``, ``figsize``.
+            (scatter points drawn, 4000), ``cmap`` (patches), ``frame_cmap``, ``figsize``,
+            ``value_label`` (label of a colour bar on the patches and on the frame; default
+            none, no colour bars; widen ``figsize`` to about 13.5 for them), ``bad_colour``
+            (of the gaps between patch tiles, default white; e.g. ``"0.8"`` where white would
+            read as a value of a diverging map).
 
     Returns:
         A :class:`LatentMapExplorer`; display it as a cell's last expression. It builds

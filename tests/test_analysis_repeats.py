@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from helpers.analysis import bounded_interval, mean_interval, ratio_interval
+from helpers.analysis import (
+    bounded_interval,
+    interval_side,
+    margin_side,
+    mean_interval,
+    ratio_interval,
+)
 
 
 def test_bounded_interval_stays_below_the_bound_with_two_repeats():
@@ -48,3 +54,34 @@ def test_ratio_interval_is_the_exponentiated_t_interval_of_the_log_ratios():
     np.testing.assert_allclose(ratio_interval(1 / ratios), (1 / centre, 1 / high, 1 / low))
     with pytest.raises(ValueError, match="positive"):
         ratio_interval([0.5, 0.0])
+
+
+def test_interval_side_names_the_side_of_the_reference():
+    # a paired difference over five repeats, all positive: its interval lies above 0
+    _, low, high = mean_interval([0.02, 0.03, 0.025, 0.04, 0.03])
+    assert interval_side(low, high) == "above"
+    _, low, high = mean_interval([-0.02, 0.03, 0.01, -0.01, 0.0])
+    assert interval_side(low, high) == "includes"
+    # a ratio's reference is 1: a geometric mean interval below it is "below"
+    _, low, high = ratio_interval([0.8, 0.85, 0.9, 0.82])
+    assert interval_side(low, high, reference=1.0) == "below"
+    # an end on the reference is not resolved
+    assert interval_side(0.0, 0.5) == "includes"
+    assert interval_side(-0.5, 0.0) == "includes"
+
+
+def test_interval_side_rejects_a_reversed_or_missing_interval():
+    with pytest.raises(ValueError, match="low must not exceed high"):
+        interval_side(0.3, 0.1)
+    with pytest.raises(ValueError, match="finite"):
+        interval_side(float("nan"), 0.1)
+
+
+def test_margin_side_calls_differences_within_the_margin_a_tie():
+    assert margin_side(0.95, 0.90, 0.02) == "ahead"
+    assert margin_side(0.90, 0.95, 0.02) == "behind"
+    assert margin_side(0.91, 0.90, 0.02) == "tie"
+    assert margin_side(0.92, 0.90, 0.02) == "tie"  # exactly the margin is still a tie
+    assert margin_side(0.9, 0.9, 0.0) == "tie"
+    with pytest.raises(ValueError, match="margin"):
+        margin_side(0.9, 0.8, -0.01)

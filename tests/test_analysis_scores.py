@@ -137,6 +137,32 @@ def test_confusion_hungarian_and_purity():
         SC.confusion_matrix(labels, labels[:5])
 
 
+def test_hungarian_correct_marks_each_sample_under_the_best_matching():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    clusters = np.array([1, 1, 0, 0, 0, 0])  # cluster 1 -> label 0, cluster 0 -> label 1
+    ok = SC.hungarian_correct(labels, clusters)
+    np.testing.assert_array_equal(ok, [True, True, False, True, True, True])
+    assert ok.mean() == SC.hungarian_accuracy(labels, clusters)
+
+
+def test_hungarian_correct_matches_within_each_group():
+    # two grains whose sublattice names are swapped: one matching for both would score 0.5,
+    # a matching per grain scores every atom right
+    truth = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    modes = np.array([0, 1, 0, 1, 1, 0, 1, 0])
+    grain = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    assert SC.hungarian_correct(truth, modes).mean() == 0.5
+    assert SC.hungarian_correct(truth, modes, groups=grain).all()
+    # one wrong atom in grain 1 stays wrong under its grain's matching
+    modes[4] = 0
+    np.testing.assert_array_equal(SC.hungarian_correct(truth, modes, groups=grain),
+                                  [True] * 4 + [False, True, True, True])
+    with pytest.raises(ValueError, match="one group per sample"):
+        SC.hungarian_correct(truth, modes, groups=grain[:3])
+    with pytest.raises(ValueError, match="empty"):
+        SC.hungarian_correct([], [])
+
+
 def test_paired_accuracy_test_counts_only_the_discordant_items():
     # a clear winner: a right on all 1000 items, b wrong on 20 of them
     a = np.ones(1000, bool)

@@ -219,6 +219,8 @@ def test_deterministic_by_seed(make):
 @pytest.mark.parametrize("call, word", [
     (lambda: temperature_series(n_temperatures=1), "n_temperatures"),
     (lambda: temperature_series(t_min=400, t_max=300), "t_max"),
+    (lambda: temperature_series(coarsening=-0.5), "coarsening"),
+    (lambda: temperature_series(coarsening_range=0.0), "coarsening_range"),
     (lambda: ferroelectric_switching(size=4), "size"),
     (lambda: ferroelectric_switching(duration=0), "duration"),
     (lambda: hysteresis_map(seed=-2), "seed"),
@@ -296,6 +298,25 @@ def test_morphology_changes_below_tc_and_not_monotonically(diffuse):
     assert np.corrcoef(np.log(s.domain_size[polar]), wd)[0, 1] < -0.5
     assert s.variant_fractions[polar].std(axis=0).max() > 0.03
     assert np.allclose(s.variant_fractions[polar].sum(1), 1.0)
+
+
+def test_domains_coarsen_towards_tc_beside_their_scatter():
+    from scipy.stats import spearmanr
+
+    # the size is drawn before the relaxation: a tiny, barely relaxed lattice shows it
+    rhos = []
+    for seed in range(12):
+        s = temperature_series(size=8, relax_steps=2, seed=seed)
+        below = s.temperatures < s.tc
+        rhos.append(spearmanr(s.temperatures[below], s.domain_size[below])[0])
+    # larger towards Tc on average over seeds, but not a function of temperature alone
+    assert np.mean(rhos) > 0.1 and max(rhos) < 0.95, rhos
+    flat = temperature_series(size=8, relax_steps=2, seed=0, domain_scatter=0.0)
+    below = flat.temperatures < flat.tc
+    assert np.all(np.diff(flat.domain_size[below]) > 0)  # the trend alone: monotonic
+    none = temperature_series(size=8, relax_steps=2, seed=0, domain_scatter=0.0,
+                              coarsening=0.0)
+    assert np.allclose(none.domain_size, none.params["domain_size"])
 
 
 def test_polar_fluctuations_decay_above_the_local_tc():

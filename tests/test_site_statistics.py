@@ -33,8 +33,12 @@ def test_coordination_is_three_in_graphene_and_drops_at_a_vacancy():
     z2 = coordination_numbers(left, 1.2 * 1.42)
     near = np.linalg.norm(left - pos[victim], axis=1) < 1.6
     assert near.sum() == 3 and np.all(z2[near] == 2)
-    # with separate candidate neighbours the point itself is counted when it is among them
-    assert np.all(coordination_numbers(pos[centre], 1.7, others=pos) == 4)
+    # with separate candidate neighbours the point itself is skipped when it is among them
+    # (as bond_orientation skips it), and a point off the candidates counts all it reaches
+    assert np.all(coordination_numbers(pos[centre], 1.7, others=pos) == 3)
+    a = pos[centre][0]
+    b = pos[np.argsort(np.linalg.norm(pos - a, axis=1))[1]]  # a bonded neighbour of a
+    assert coordination_numbers(((a + b) / 2)[None], 0.8, others=pos)[0] == 2  # its two ends
     with pytest.raises(ValueError, match="cutoff"):
         coordination_numbers(pos, 0.0)
 

@@ -139,6 +139,30 @@ def test_patch_tiles_are_separated_by_blank_gaps_not_data():
     assert tuple(matplotlib.colormaps["viridis"](np.nan)) != (1.0, 1.0, 1.0, 1.0)  # a copy
 
 
+def test_value_label_adds_colour_bars_and_bad_colour_sets_the_gaps():
+    # default: no colour bars (three panels), white gaps; with value_label: a labelled colour
+    # bar beside the patches and beside the frame; bad_colour: the colour of the tile gaps
+    import matplotlib.colors as mcolors
+
+    z, patches, frames, positions, cluster = clustered()
+    patches = patches + np.linspace(0.0, 0.5, patches[0].size).reshape(patches.shape[1:])
+    plain = latent_map_explorer(z, patches, frames, positions, cluster)
+    assert len(plain.panels_figure().axes) == 3
+    ex = latent_map_explorer(z, patches, frames, positions, cluster,
+                             value_label="height (nm)", bad_colour="0.8")
+    fig = ex.panels_figure()
+    assert len(fig.axes) == 5
+    bars = [a for a in fig.axes if a.get_ylabel() == "height (nm)"]
+    assert len(bars) == 2
+    # the patch bar spans the patches' values, the frame bar the frame's
+    assert bars[0].get_ylim() == pytest.approx((float(ex.patches_shown.min()),
+                                                float(ex.patches_shown.max())))
+    frame = frames[ex.frame_shown]
+    assert bars[1].get_ylim() == pytest.approx((float(frame.min()), float(frame.max())))
+    assert tuple(ex.patch_colormap()(np.nan)) == mcolors.to_rgba("0.8")
+    assert bytes(ex.image.value).startswith(PNG)
+
+
 def test_nearest_is_measured_on_the_plot_scale():
     # x spans 1000 units, y spans 1: raw distances would ignore y entirely
     z = np.array([[0.0, 0.0], [1000.0, 1.0], [10.0, 1.0], [0.0, 0.5]])

@@ -20,7 +20,8 @@ circular statistics, and every score against ground truth.
 - :mod:`~helpers.analysis.local_crystallography`: columns indexed on a fitted ideal
   lattice, displacements, species from intensities, neighbour shells, a learned distortion
   mode and the regression of its amplitude on local and global composition;
-- :mod:`~helpers.analysis.repeats`: confidence intervals of means over seeds or repeats;
+- :mod:`~helpers.analysis.repeats`: confidence intervals of means over seeds or repeats,
+  and the verdicts worded from them (:func:`interval_side`, :func:`margin_side`);
 - :mod:`~helpers.analysis.scores`: scores against the truth, always ``(y_true, y_pred)``
   as in scikit-learn.
 
@@ -62,7 +63,7 @@ from .local_crystallography import (
     two_species,
 )
 from .regions import centre_masks, grow_labels
-from .repeats import bounded_interval, mean_interval, ratio_interval
+from .repeats import bounded_interval, interval_side, margin_side, mean_interval, ratio_interval
 from .scores import (
     DetectionScores,
     EventScores,
@@ -79,6 +80,7 @@ from .scores import (
     event_scores,
     expected_calibration_error,
     hungarian_accuracy,
+    hungarian_correct,
     interval_coverage,
     knn_accuracy,
     knn_r2,
@@ -164,7 +166,7 @@ __all__ = [
     # scores
     "DetectionScores", "angle_error", "angle_leak", "circular_correlation", "cluster_purity",
     "confusion_matrix", "detection_scores", "error_ratio", "hungarian_accuracy",
-    "paired_accuracy_test",
+    "hungarian_correct", "paired_accuracy_test",
     "interval_coverage", "latent_correlations", "link_accuracy", "link_precision",
     "match_points",
     "normalized_rmse", "patch_ssim", "r2_score", "recovery_r2",
@@ -184,7 +186,7 @@ __all__ = [
     "median_p_symmetric", "posterior_threshold", "rotational_asymmetry", "symmetry_posterior",
     "threshold_delta", "two_state_mixture",
     # repeats
-    "bounded_interval", "mean_interval", "ratio_interval",
+    "bounded_interval", "interval_side", "margin_side", "mean_interval", "ratio_interval",
     # unmixing
     "Unmixing", "interpolate_sparse", "line_fingerprint", "pca_scree", "scree_rank",
     "unmix_spectra",

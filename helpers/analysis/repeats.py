@@ -1,7 +1,8 @@
 """Statistics over independent repeats (seeds, experiments): the confidence interval of a
 mean, used wherever a notebook compares two methods across seeds or repeats, its version for
 a score bounded above (an R^2 never exceeds 1) and for a ratio (positive, averaged on the log
-scale)."""
+scale), and the two verdict rules the notebooks word their comparisons by: which side of a
+reference an interval lies on, and which side of a margin one score lies from another."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from scipy.stats import t as student_t
 
 from .._checks import real_array
 
-__all__ = ["bounded_interval", "mean_interval", "ratio_interval"]
+__all__ = ["bounded_interval", "interval_side", "margin_side", "mean_interval", "ratio_interval"]
 
 
 def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -57,3 +58,33 @@ def ratio_interval(ratios, level: float = 0.95) -> tuple[float, float, float]:
         raise ValueError(f"ratios must be positive, got min {r.min()}")
     centre, low, high = mean_interval(np.log(r) if r.size else r, level)
     return float(np.exp(centre)), float(np.exp(low)), float(np.exp(high))
+
+
+def interval_side(low: float, high: float, reference: float = 0.0) -> str:
+    """Where a confidence interval ``[low, high]`` lies relative to ``reference``.
+
+    Returns ``"above"`` when the whole interval lies above it (``low > reference``),
+    ``"below"`` when it lies below (``high < reference``), and ``"includes"`` otherwise: the
+    difference is not resolved at this number of repeats. Use ``reference = 0`` for a
+    difference and ``1`` for a ratio.
+    """
+    low, high, reference = float(low), float(high), float(reference)
+    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(reference)):
+        raise ValueError(f"low, high and reference must be finite, got {low}, {high}, {reference}")
+    if low > high:
+        raise ValueError(f"low must not exceed high, got [{low}, {high}]")
+    return "above" if low > reference else "below" if high < reference else "includes"
+
+
+def margin_side(value: float, baseline: float, margin: float) -> str:
+    """A single score against its baseline where no interval exists (one run): ``"ahead"``
+    when ``value`` exceeds ``baseline`` by more than ``margin``, ``"behind"`` when it falls
+    short by more, ``"tie"`` otherwise (higher is better; ``margin >= 0`` in the scores'
+    units)."""
+    value, baseline, margin = float(value), float(baseline), float(margin)
+    if not (np.isfinite(value) and np.isfinite(baseline)):
+        raise ValueError(f"value and baseline must be finite, got {value}, {baseline}")
+    if not (np.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin}")
+    return ("ahead" if value > baseline + margin else
+            "behind" if value < baseline - margin else "tie")

@@ -4,7 +4,8 @@ Each function takes the truth first and the estimate second, ``score(y_true, y_p
 like ``sklearn.metrics``:
 
 - angles (radians): :func:`circular_correlation`, :func:`angle_error`, :func:`angle_leak`;
-- classes: :func:`confusion_matrix`, :func:`hungarian_accuracy`, :func:`cluster_purity`;
+- classes: :func:`confusion_matrix`, :func:`hungarian_accuracy` (:func:`hungarian_correct`
+  per sample), :func:`cluster_purity`;
 - latents against a known factor: :func:`latent_correlations`;
 - regression and uncertainty: :func:`recovery_r2`, :func:`interval_coverage`;
 - spectra and patches: :func:`normalized_rmse`, :func:`r2_score`, :func:`patch_ssim`,
@@ -34,6 +35,7 @@ __all__ = [
     "angle_leak",
     "confusion_matrix",
     "hungarian_accuracy",
+    "hungarian_correct",
     "paired_accuracy_test",
     "cluster_purity",
     "latent_correlations",
@@ -205,12 +207,51 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
 
 def hungarian_accuracy(y_true, y_pred, n_classes: int | None = None) -> float:
     """Fraction of samples whose cluster maps to their label under the best one-to-one
-    matching of clusters to labels (Hungarian algorithm)."""
+    matching of clusters to labels (Hungarian algorithm); the mean of
+    :func:`hungarian_correct`."""
+    return float(hungarian_correct(y_true, y_pred, n_classes=n_classes).mean())
+
+
+def hungarian_correct(y_true, y_pred, groups=None, n_classes: int | None = None) -> np.ndarray:
+    """Whether each sample's cluster maps to its label under the best one-to-one matching of
+    clusters to labels (Hungarian algorithm on the confusion matrix).
+
+    Args:
+        y_true: ``(N,)`` integer labels >= 0. y_pred: ``(N,)`` integer cluster indices >= 0.
+        groups: optional ``(N,)`` group of each sample; the matching is then made within each
+            group on its own (a label convention that holds per group only, e.g. the two
+            graphene sublattices, whose names swap in a grain turned by 60 degrees).
+        n_classes: size of the confusion matrix (default: the largest label or cluster + 1).
+
+    Returns:
+        ``(N,)`` bool; its mean over one group is that group's :func:`hungarian_accuracy`.
+        Per-sample correctness is what a paired test of two clusterings of the same samples
+        needs (:func:`paired_accuracy_test`).
+    """
     from scipy.optimize import linear_sum_assignment
 
-    m = confusion_matrix(y_true, y_pred, n_classes)
-    rows, cols = linear_sum_assignment(-m)
-    return float(m[rows, cols].sum() / m.sum())
+    labels, clusters = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
+    if labels.shape != clusters.shape:
+        raise ValueError(f"y_true {labels.shape} and y_pred {clusters.shape} differ in length")
+    if not len(labels):
+        raise ValueError("y_true and y_pred are empty: nothing to score")
+    if groups is None:
+        g = np.zeros(len(labels), dtype=np.int64)
+    else:
+        g = np.asarray(groups).reshape(-1)
+        if g.shape != labels.shape:
+            raise ValueError(f"groups {g.shape} must give one group per sample "
+                             f"{labels.shape}")
+    n = n_classes or int(max(labels.max(), clusters.max()) + 1)
+    correct = np.zeros(len(labels), dtype=bool)
+    for k in np.unique(g):
+        on = g == k
+        m = confusion_matrix(labels[on], clusters[on], n)
+        rows, cols = linear_sum_assignment(-m)
+        label_of = np.full(n, -1)
+        label_of[cols] = rows  # cluster -> the label it is matched to
+        correct[on] = label_of[clusters[on]] == labels[on]
+    return correct
 
 
 def paired_accuracy_test(correct_a, correct_b) -> tuple[float, float, float, int]:

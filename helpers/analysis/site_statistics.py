@@ -29,6 +29,10 @@ def _points(points, name: str) -> np.ndarray:
     return point_rows(points, name)[:, :2]
 
 
+# a candidate neighbour closer than this fraction of the cutoff is the point itself
+_SAME_POSITION = 1e-9
+
+
 def coordination_numbers(points, cutoff: float, others=None) -> np.ndarray:
     """Number of neighbours of each point within ``cutoff``.
 
@@ -36,7 +40,9 @@ def coordination_numbers(points, cutoff: float, others=None) -> np.ndarray:
         points: ``(N, 2+)`` positions (the first two columns are used; any unit).
         cutoff: neighbour distance, same unit, > 0 (for graphene 1.2 bond lengths).
         others: optional ``(M, 2+)`` positions of the candidate neighbours (default: the
-            points themselves, a point not counting itself).
+            points themselves). Either way a candidate at the point's own position (the
+            point itself, when it is among the candidates) is not a neighbour, as in
+            :func:`bond_orientation`.
 
     Returns:
         ``(N,)`` int64 counts.
@@ -49,8 +55,10 @@ def coordination_numbers(points, cutoff: float, others=None) -> np.ndarray:
     q = p if others is None else _points(others, "others")
     if len(p) == 0 or len(q) == 0:
         return np.zeros(len(p), dtype=np.int64)
-    counts = cKDTree(q).query_ball_point(p, cutoff, return_length=True)
-    return np.asarray(counts, dtype=np.int64) - (1 if others is None else 0)
+    tree = cKDTree(q)
+    within = tree.query_ball_point(p, cutoff, return_length=True)
+    itself = tree.query_ball_point(p, _SAME_POSITION * cutoff, return_length=True)
+    return np.asarray(within, dtype=np.int64) - np.asarray(itself, dtype=np.int64)
 
 
 def bond_orientation(points, cutoff: float, others=None, symmetry: int = 3
@@ -92,7 +100,7 @@ def bond_orientation(points, cutoff: float, others=None, symmetry: int = 3
         i = np.repeat(np.arange(len(p)), [len(n) for n in near])
         j = np.fromiter((k for n in near for k in n), dtype=np.int64, count=len(i))
         d = q[j] - p[i]
-        bond = np.hypot(d[:, 0], d[:, 1]) > 1e-9 * cutoff  # not the point itself
+        bond = np.hypot(d[:, 0], d[:, 1]) > _SAME_POSITION * cutoff  # not the point itself
         np.add.at(psi, i[bond], np.exp(1j * s * np.arctan2(d[bond, 0], d[bond, 1])) / s)
     order = np.abs(psi)
     angle = np.where(order > 0, np.mod(np.angle(psi) / s, 2 * np.pi / s), np.nan)

@@ -57,8 +57,7 @@ def plot_component_maps(truth: Mapping[str, np.ndarray], recovered: Mapping[str,
     _check_maps({**{f"t{k}": truth[k] for k in names}, **{f"r{k}": recovered[k] for k in names}})
     fig, axes = plt.subplots(2, len(names), figsize=(3.9 * len(names), 6.4), squeeze=False)
     # grid points without a site (NaN) are grey background, not the colour of zero
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("0.75")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.75")  # a copy
     for j, name in enumerate(names):
         pair = [np.asarray(truth[name], float), np.asarray(recovered[name], float)]
         if centre:
