@@ -81,7 +81,8 @@ def test_margin_side_calls_differences_within_the_margin_a_tie():
     assert margin_side(0.95, 0.90, 0.02) == "ahead"
     assert margin_side(0.90, 0.95, 0.02) == "behind"
     assert margin_side(0.91, 0.90, 0.02) == "tie"
-    assert margin_side(0.92, 0.90, 0.02) == "tie"  # exactly the margin is still a tie
+    assert margin_side(0.75, 0.5, 0.25) == "tie"  # exactly the margin is still a tie
+    assert margin_side(0.25, 0.5, 0.25) == "tie"
     assert margin_side(0.9, 0.9, 0.0) == "tie"
     with pytest.raises(ValueError, match="margin"):
         margin_side(0.9, 0.8, -0.01)

@@ -163,6 +163,21 @@ def test_hungarian_correct_matches_within_each_group():
         SC.hungarian_correct([], [])
 
 
+def test_binomial_margin_is_n_standard_errors_of_a_rate():
+    # 0.5 on 100 items: one standard error is 0.05
+    assert SC.binomial_margin(0.5, 100) == pytest.approx(0.1)
+    assert SC.binomial_margin(0.5, 100, n_se=1.0) == pytest.approx(0.05)
+    assert SC.binomial_margin(1.0, 100) == 0.0  # a certain rate has no spread
+    # four times the items halve the margin
+    assert SC.binomial_margin(0.8, 400) == pytest.approx(SC.binomial_margin(0.8, 100) / 2)
+    # the coverage verdict's tolerance is this margin around the nominal level
+    assert SC.coverage_verdict(0.9, 50)[1] == pytest.approx(SC.binomial_margin(0.95, 50))
+    with pytest.raises(ValueError, match="rate in"):
+        SC.binomial_margin(1.2, 10)
+    with pytest.raises(ValueError, match="n >= 1"):
+        SC.binomial_margin(0.5, 0)
+
+
 def test_paired_accuracy_test_counts_only_the_discordant_items():
     # a clear winner: a right on all 1000 items, b wrong on 20 of them
     a = np.ones(1000, bool)

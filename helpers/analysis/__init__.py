@@ -70,6 +70,7 @@ from .scores import (
     angle_error,
     angle_leak,
     best_threshold_accuracy,
+    binomial_margin,
     circular_correlation,
     cluster_purity,
     confusion_matrix,
@@ -171,7 +172,7 @@ __all__ = [
     "match_points",
     "normalized_rmse", "patch_ssim", "r2_score", "recovery_r2",
     "expected_calibration_error", "knn_r2", "regret_auc", "reliability_curve",
-    "knn_accuracy", "coverage_verdict", "error_curve_auc",
+    "knn_accuracy", "binomial_margin", "coverage_verdict", "error_curve_auc",
     "EventScores", "event_scores", "within_group_abs_r", "best_threshold_accuracy",
     # sigmoid transition
     "SigmoidTransition", "fit_sigmoid_transition",

@@ -61,6 +61,7 @@ __all__ = [
     "event_scores",
     "best_threshold_accuracy",
     "knn_accuracy",
+    "binomial_margin",
     "coverage_verdict",
     "error_curve_auc",
 ]
@@ -995,6 +996,15 @@ def knn_accuracy(y_true, features, n_neighbors: int = 10, n_folds: int = 5, seed
     return float(np.mean(cross_val_score(clf, x, labels, cv=folds)))
 
 
+def binomial_margin(rate: float, n: int, n_se: float = 2.0) -> float:
+    """``n_se`` binomial standard errors, ``n_se * sqrt(rate (1 - rate) / n)``, of a rate
+    (an accuracy, a coverage) measured on ``n`` independent items: the smallest difference
+    from ``rate`` that one measurement resolves."""
+    if not 0 <= rate <= 1 or int(n) < 1 or not n_se > 0:
+        raise ValueError(f"need a rate in [0, 1], n >= 1 and n_se > 0, got {rate}, {n}, {n_se}")
+    return float(n_se * np.sqrt(rate * (1 - rate) / int(n)))
+
+
 def coverage_verdict(coverage: float, n: int, level: float = 0.95, n_se: float = 2.0
                      ) -> tuple[str, float]:
     """Judge the measured coverage of ``level`` intervals on ``n`` held-out points.
@@ -1011,7 +1021,7 @@ def coverage_verdict(coverage: float, n: int, level: float = 0.95, n_se: float =
         raise ValueError(f"need 0 < level < 1, n >= 1 and n_se > 0, got {level}, {n}, {n_se}")
     if not 0 <= coverage <= 1:
         raise ValueError(f"coverage must be a fraction in [0, 1], got {coverage}")
-    tol = float(n_se * np.sqrt(level * (1 - level) / int(n)))
+    tol = binomial_margin(level, n, n_se)
     if abs(coverage - level) <= tol:
         return "calibrated", tol
     return ("over-covering" if coverage > level else "under-covering"), tol
