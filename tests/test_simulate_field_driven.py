@@ -102,6 +102,14 @@ def test_same_seed_same_lattice_and_result():
     assert not np.array_equal(a.defects, driven_lattice(size=8, seed=6).defects)
 
 
+def test_the_batch_size_changes_no_number():
+    lattice = relaxor_lattice(size=8, seed=3)
+    fields = trajectory_families(11, n_times=16, seed=2).fields
+    one, many = (run_trajectories(fields, lattice, batch_size=b) for b in (1, 4))
+    np.testing.assert_array_equal(one.polarization, many.polarization)
+    np.testing.assert_array_equal(one.curl_history, many.curl_history)
+
+
 def test_families_have_their_defining_shapes():
     ts = trajectory_families(200, n_times=64, seed=0)
     assert ts.fields.shape == (200, 64, 2) and len(ts) == 200
@@ -187,3 +195,11 @@ def test_relaxor_lattice_is_reproducible_and_checks_its_arguments():
         relaxor_lattice(a1_spread=-0.1)
     with pytest.raises(ValueError, match="size"):
         relaxor_lattice(size=2)
+
+
+def test_sample_time_is_a_whole_number_of_euler_steps():
+    lattice = relaxor_lattice(size=8, seed=0)  # duration 10, dt 0.05
+    assert lattice.sample_time(64) == pytest.approx(0.15)  # 3 steps, not 10 / 64
+    assert lattice.sample_time(1000) == pytest.approx(lattice.dt)  # at least one step
+    with pytest.raises(ValueError, match="n_times"):
+        lattice.sample_time(0)

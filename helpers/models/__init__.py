@@ -15,9 +15,17 @@ from .divide import (
     select_structure,
 )
 from .im2spec import Im2Spec, Spec2Im
-from .latent_bo import OptimisationTrace, bayes_opt, local_refine, random_search
+from .latent_bo import (
+    OptimisationTrace,
+    Surrogate,
+    bayes_opt,
+    fit_surrogate,
+    local_refine,
+    random_search,
+)
 from .parallel_gp import GPMaps, ParallelGP
 from .rates import RateEnsemble, RatePrediction
+from .response_kernel import ResponseKernel, lagged_response, response_features
 from .sivae import (
     MultiScalePatches,
     ProgressiveResult,

@@ -8,7 +8,9 @@ run of the same repeat differ only in how they choose the points after that.
 
 Bayesian optimisation (BoTorch): the box is mapped to the unit cube, a ``SingleTaskGP``
 (BoTorch's default: an RBF kernel with one lengthscale per dimension under a log-normal
-prior that scales with the dimension; noise inferred or fixed; outcomes standardised) is
+prior that scales with the dimension; or a kernel passed in, such as
+:class:`~helpers.models.response_kernel.ResponseKernel`, which compares the trajectories
+the points stand for; noise inferred or fixed; outcomes standardised) is
 fitted to every point of the repeat so far by maximising the marginal likelihood, and ``q``
 new points maximise the batch log expected improvement ``qLogEI`` over the best value seen,
 in the whole cube or in a TuRBO-style trust region around the best point. The GP is refitted from
@@ -29,7 +31,8 @@ import torch
 
 from ..env import progress as progress_bar
 
-__all__ = ["OptimisationTrace", "bayes_opt", "local_refine", "random_search"]
+__all__ = ["OptimisationTrace", "Surrogate", "bayes_opt", "fit_surrogate", "local_refine",
+           "random_search"]
 
 
 @dataclass
@@ -118,15 +121,78 @@ def random_search(objective: Callable, bounds, n_evals: int = 40, n_repeats: int
                              n_init=int(n_evals))
 
 
+@dataclass
+class Surrogate:
+    """A GP fitted once to evaluated points, as :func:`bayes_opt` fits one every round.
+
+    Attributes:
+        model: the fitted BoTorch ``SingleTaskGP`` (on the box mapped to the unit cube).
+        bounds: ``(d, 2)`` the box.
+    """
+
+    model: object
+    bounds: np.ndarray
+
+    def predict(self, X) -> np.ndarray:
+        """``(M, d)`` points in the box's units -> ``(M,)`` posterior means (float64)."""
+        x = np.asarray(X, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.bounds):
+            raise ValueError(f"X must have shape (M, {len(self.bounds)}), got {x.shape}")
+        x01 = (x - self.bounds[:, 0]) / (self.bounds[:, 1] - self.bounds[:, 0])
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                return np.concatenate([
+                    self.model.posterior(torch.as_tensor(chunk)).mean.reshape(-1).numpy()
+                    for chunk in np.array_split(x01, max(1, len(x01) // 256))])
+        finally:
+            torch.set_num_threads(threads)
+
+
+def fit_surrogate(X, y, bounds, noise: float | None = None,
+                  kernel: Callable | None = None) -> Surrogate:
+    """Fit the GP of :func:`bayes_opt` once, e.g. to score how well a kernel predicts the
+    objective at held-out points before spending evaluations on a search.
+
+    Args:
+        X: ``(n, d)`` evaluated points in the box's units (n >= 2). y: ``(n,)`` their values.
+        bounds: ``(d, 2)`` the box (mapped to the unit cube, as in :func:`bayes_opt`).
+        noise, kernel: as in :func:`bayes_opt`.
+
+    Returns:
+        :class:`Surrogate` (``.predict(X)`` gives posterior means).
+    """
+    b = _check_bounds(bounds)
+    x = np.asarray(X, dtype=np.float64)
+    v = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(b) or v.shape != (len(x),) or len(x) < 2:
+        raise ValueError(f"X must have shape (n, {len(b)}) with n >= 2 and y shape (n,); got "
+                         f"{x.shape} and {v.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(v).all()):
+        raise ValueError("X and y must be finite")
+    if kernel is not None and not callable(kernel):
+        raise TypeError(f"kernel must be None or a function returning a fresh gpytorch kernel, "
+                        f"got {kernel!r}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = _fit_gp((x - b[:, 0]) / (b[:, 1] - b[:, 0]), v, noise, kernel)
+    finally:
+        torch.set_num_threads(threads)
+    return Surrogate(model=model, bounds=b)
+
+
 def _propose(X01: np.ndarray, y: np.ndarray, q: int, seed: int, num_restarts: int,
              raw_samples: int, mc_samples: int, side: float | None = None,
-             noise: float | None = None) -> np.ndarray:
+             noise: float | None = None, kernel: Callable | None = None) -> np.ndarray:
     """``q`` new points in the unit cube by qLogEI on a GP fitted to ``(X01, y)``.
 
     ``side``: when given, the acquisition is maximised only inside a trust region, a box
     centred on the best point so far with sides ``side`` times the GP's lengthscales over
     their geometric mean (clipped to the cube); ``None`` searches the whole cube.
     ``noise``: a fixed noise variance in units of the outcome variance; ``None`` infers it.
+    ``kernel``: a factory of the GP's kernel; ``None`` takes BoTorch's default.
 
     Runs on one torch thread (restored afterwards): a GP on tens of points is faster without
     a thread pool, and much faster on a busy machine, where pooled threads wait for cores.
@@ -137,27 +203,40 @@ def _propose(X01: np.ndarray, y: np.ndarray, q: int, seed: int, num_restarts: in
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples,
-                                     side, noise)
+                                     side, noise, kernel)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples,
-                      side=None, noise=None) -> np.ndarray:
-    from botorch.acquisition.logei import qLogExpectedImprovement
+def _fit_gp(X01, y, noise=None, kernel=None):
+    """BoTorch ``SingleTaskGP`` on ``(n, d)`` unit-cube points and ``(n,)`` values, fitted by
+    the marginal likelihood (outcomes standardised; noise fixed or inferred; the default or
+    the given kernel)."""
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    tx = torch.as_tensor(X01, dtype=torch.float64)
+    ty = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
+    yvar = None if noise is None else torch.full_like(ty, noise) * ty.var().clamp_min(1e-12)
+    covar = None if kernel is None else kernel().double()
+    gp = SingleTaskGP(tx, ty, train_Yvar=yvar, outcome_transform=Standardize(m=1),
+                      covar_module=covar)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
+    return gp
+
+
+def _fit_and_maximise(X01, y, q, seed, num_restarts, raw_samples, mc_samples,
+                      side=None, noise=None, kernel=None) -> np.ndarray:
+    from botorch.acquisition.logei import qLogExpectedImprovement
     from botorch.optim import optimize_acqf
     from botorch.sampling import SobolQMCNormalSampler
-    from gpytorch.mlls import ExactMarginalLogLikelihood
 
     d = X01.shape[1]
     tx = torch.as_tensor(X01, dtype=torch.float64)
     ty = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
-    yvar = None if noise is None else torch.full_like(ty, noise) * ty.var().clamp_min(1e-12)
-    gp = SingleTaskGP(tx, ty, train_Yvar=yvar, outcome_transform=Standardize(m=1))
-    fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
+    gp = _fit_gp(X01, y, noise, kernel)
     sampler = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)
     acq = qLogExpectedImprovement(gp, best_f=ty.max(), sampler=sampler)
     unit = torch.stack([torch.zeros(d), torch.ones(d)]).double()
@@ -176,7 +255,7 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
               n_repeats: int = 10, seed: int = 0, num_restarts: int = 2,
               raw_samples: int = 64, mc_samples: int = 64, trust_region: float | None = None,
               noise: float | None = None, failure_tolerance: int | None = None,
-              progress: bool = True) -> OptimisationTrace:
+              kernel: Callable | None = None, progress: bool = True) -> OptimisationTrace:
     """Batch Bayesian optimisation (GP + qLogEI, module docstring), repeats in lockstep.
 
     Args:
@@ -207,6 +286,13 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
             noise variance at that fraction of the variance of the values seen (a small
             value for a deterministic objective, so that the GP does not explain small but
             real differences between points away as noise).
+        kernel: ``None`` (default) uses BoTorch's default kernel on the unit cube. Otherwise
+            a function of no arguments that returns a fresh ``gpytorch`` kernel on the unit
+            cube (called every round, since the GP is refitted from scratch), e.g.
+            ``functools.partial(ResponseKernel, field, bounds, dt=...)``. It is used as it
+            is, with its own output scale if it needs one (outcomes are standardised, so
+            BoTorch's default has none). Cannot be combined with ``trust_region``, whose
+            sides follow the default kernel's per-dimension lengthscales.
         progress: progress bar over rounds (:func:`helpers.env.progress`).
 
     Returns:
@@ -220,6 +306,13 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
                                          and 0 < trust_region <= 1):
         raise ValueError(f"trust_region must be None (whole box) or a side in (0, 1] of the "
                          f"unit cube, got {trust_region!r}")
+    if kernel is not None and not callable(kernel):
+        raise TypeError(f"kernel must be None or a function returning a fresh gpytorch kernel "
+                        f"(e.g. functools.partial(ResponseKernel, ...)), got {kernel!r}")
+    if kernel is not None and trust_region is not None:
+        raise ValueError("trust_region needs the default kernel (its sides follow the "
+                         "per-dimension lengthscales); use trust_region=None with a custom "
+                         "kernel")
     if noise is not None and not (isinstance(noise, (int, float)) and 0 <= noise < math.inf):
         raise ValueError(f"noise must be None (inferred) or a variance >= 0 as a fraction of "
                          f"the values' variance, got {noise!r}")
@@ -241,7 +334,8 @@ def bayes_opt(objective: Callable, bounds, n_evals: int = 40, n_init: int = 10, 
         k_q = min(q, n_evals - X.shape[1])
         new = np.stack([low + span * _propose((X[r] - low) / span, y[r], k_q,
                                               seed * 100_003 + 1009 * r + k, num_restarts,
-                                              raw_samples, mc_samples, sides[r], noise)
+                                              raw_samples, mc_samples, sides[r], noise,
+                                              kernel)
                         for r in range(n_repeats)])
         y_new = _evaluate(objective, new)
         for r in range(n_repeats):

@@ -15,6 +15,7 @@ trajectory (nats).
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -167,6 +168,28 @@ class TrajectoryVAE(Estimator):
                                                            device=self.device))
                 out.append(mu.double().cpu().numpy())
         return np.concatenate(out)
+
+    def torch_decoder(self):
+        """The decoder as a differentiable float64 torch function on the CPU.
+
+        Returns:
+            ``f(z)``: ``(..., d)`` latents (tensor) -> ``(..., T, C)`` sequences in data units,
+            the same values as :meth:`decode` (up to float precision), with gradients
+            with respect to ``z`` (e.g. for a GP kernel that compares decoded trajectories).
+            It uses a frozen copy of the fitted network: later training does not change it.
+        """
+        if not self._fitted:
+            raise not_fitted(type(self).__name__, "fit(X)")
+        net = copy.deepcopy(self.module).to("cpu").double().eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+
+        def decoder(z: torch.Tensor) -> torch.Tensor:
+            flat = z.reshape(-1, z.shape[-1])
+            out = net.scale.inverse(net.decode_scaled(flat))
+            return out.reshape(*z.shape[:-1], *out.shape[-2:])
+
+        return decoder
 
     def decode(self, z, batch_size: int = 4096) -> np.ndarray:
         """``(N, d)`` latents -> ``(N, T, C)`` sequences in data units (float64)."""

@@ -215,15 +215,16 @@ def plot_latent_objective(z, values, dims: tuple[int, int] = (0, 1), best=None,
     if best is not None:
         b = np.asarray(best, dtype=np.float64)
         ax.scatter(b[:, dims[0]], b[:, dims[1]], marker="*", s=90, c="tab:red",
-                   edgecolors="k", label="best point of each BO run")
+                   edgecolors="k", label="best point of each BO run", zorder=4)
     if reference is not None:
         r = np.asarray(reference, dtype=np.float64).ravel()
         if r.shape != (zz.shape[1],):
             raise ValueError(f"reference must be one latent point of shape ({zz.shape[1]},), "
                              f"got {np.shape(reference)}")
-        # on top of the stars, magenta: visible on the yellow of the best dense points
-        ax.scatter([r[dims[0]]], [r[dims[1]]], marker="X", s=220, c="magenta", edgecolors="k",
-                   linewidths=1.5, label="reference optimum", zorder=5)
+        # a hollow magenta ring under the stars: visible on the yellow of the best dense
+        # points without hiding the runs' best points that land on it
+        ax.scatter([r[dims[0]]], [r[dims[1]]], marker="o", s=260, facecolors="none",
+                   edgecolors="magenta", linewidths=2.5, label="reference optimum", zorder=3)
     if best is not None or reference is not None:  # below the axes: it hides no point
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)
     fig.colorbar(sc, ax=ax, label=label)
