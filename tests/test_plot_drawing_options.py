@@ -54,3 +54,6 @@ def test_reference_optimum_drawn_above_the_points():
                                       best=rng.normal(size=(3, 3)), reference=np.zeros(3))
     points, stars, cross = fig.axes[0].collections
     assert cross.get_zorder() > max(points.get_zorder(), stars.get_zorder())
+    # hollow, so that the runs' best points under it stay visible
+    face = cross.get_facecolor()
+    assert len(face) == 0 or np.all(face[:, 3] == 0)

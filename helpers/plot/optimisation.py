@@ -221,10 +221,10 @@ def plot_latent_objective(z, values, dims: tuple[int, int] = (0, 1), best=None,
         if r.shape != (zz.shape[1],):
             raise ValueError(f"reference must be one latent point of shape ({zz.shape[1]},), "
                              f"got {np.shape(reference)}")
-        # a hollow magenta ring under the stars: visible on the yellow of the best dense
-        # points without hiding the runs' best points that land on it
+        # on top of everything but hollow: a magenta ring, visible on the yellow of the best
+        # dense points, through which the runs' best points that land on it stay visible
         ax.scatter([r[dims[0]]], [r[dims[1]]], marker="o", s=260, facecolors="none",
-                   edgecolors="magenta", linewidths=2.5, label="reference optimum", zorder=3)
+                   edgecolors="magenta", linewidths=2.5, label="reference optimum", zorder=5)
     if best is not None or reference is not None:  # below the axes: it hides no point
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)
     fig.colorbar(sc, ax=ax, label=label)
