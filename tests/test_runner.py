@@ -306,3 +306,22 @@ def test_ctrl_c_works_where_sigint_came_in_ignored(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert not list((tmp_path / "out").glob(".*partial*"))
+
+
+def test_task_environment_drops_dasks_malloc_setting_only_in_a_dask_worker(monkeypatch):
+    from helpers.run.schedule import Task, _in_dask_worker, task_process_environment
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # what Dask's nanny sets
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    task = Task(notebook="x.ipynb", out_dir="out", environment={"OMP_NUM_THREADS": 1})
+    in_worker = task_process_environment(task, in_dask_worker=True)
+    assert "MALLOC_TRIM_THRESHOLD_" not in in_worker and "MPLBACKEND" not in in_worker
+    assert in_worker["OMP_NUM_THREADS"] == "1"
+    # outside a worker the variable is the user's own: kept
+    assert task_process_environment(task, in_dask_worker=False)["MALLOC_TRIM_THRESHOLD_"] == "65536"
+    # a value the task itself asks for is kept
+    asked = Task(notebook="x.ipynb", out_dir="out",
+                 environment={"MALLOC_TRIM_THRESHOLD_": "1000000"})
+    assert task_process_environment(asked, in_dask_worker=True)["MALLOC_TRIM_THRESHOLD_"] == \
+        "1000000"
+    assert _in_dask_worker() is False  # this test process is no Dask worker
